@@ -1,0 +1,1 @@
+"""The product: the daemon, command dispatch, call workers, HTTP API and CLI."""

@@ -1,0 +1,1 @@
+"""WAV in, Opus payloads out, and the clock that releases them."""

@@ -1,0 +1,1 @@
+"""PLANET/Cassini: the UDP call transport, its crypto, message schema and connection state machine."""

@@ -1,0 +1,1 @@
+"""RTP headers and SRTP protection (libsrtp through pylibsrtp)."""

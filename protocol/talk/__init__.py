@@ -1,0 +1,1 @@
+"""Talk: everything linecall says to LINE over HTTPS (legy, encrypted gateway, login, sync, messages)."""

@@ -1,0 +1,1 @@
+"""Thrift compact and binary codecs for the structs linecall exchanges with LINE."""
