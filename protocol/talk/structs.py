@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
 
+from linecall.protocol.talk.sync import RevisionTriple
 from linecall.protocol.thrift.errors import ThriftDecodeError
 from linecall.protocol.thrift.values import (
     I32,
@@ -434,15 +435,6 @@ class UndecodableOperation:
             error=str(error),
             raw=s,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class RevisionTriple:
-    """The sync position ``(revision, globalRev, individualRev)`` of talk-map §4.3; all 0 at first start."""
-
-    revision: int = 0
-    global_revision: int = 0
-    individual_revision: int = 0
 
 
 @dataclass(frozen=True, slots=True)
