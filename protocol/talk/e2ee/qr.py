@@ -10,18 +10,22 @@ parsed from the raw blocks and whatever follows it is ignored.
 Before the key may be stored, both checks of step 4 must pass: X25519(private, 9) equals the chain's public
 key, and the public key the server lists for that key id (getE2EEPublicKeys) equals it too.
 
-The Thrift codec of ``linecall.protocol.thrift`` did not exist when this was written, so a small strict
-compact-protocol reader lives here; it only ever sees the decrypted key chain.
+The struct is read with ``linecall.protocol.thrift.compact``; its bare-struct decoder insists on consuming
+every byte, so the chain is handed to the message decoder behind a synthetic empty-name envelope, which
+parses exactly one struct and ignores what follows (the padding).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import struct
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from linecall.protocol.thrift import compact
+from linecall.protocol.thrift.errors import ThriftDecodeError
+from linecall.protocol.thrift.values import DecodeLimits, Struct
 
 from .crypto import unwrap
 from .errors import E2EEError, KeyChainError, KeyChainMismatch
@@ -73,110 +77,6 @@ def parse_e2ee_info(info: Mapping[str, object]) -> E2EEInfo:
     return E2EEInfo(_b64(info.get("encryptedKeyChain"), "encryptedKeyChain"), public, key_id, version)
 
 
-# --- a minimal strict reader for Thrift compact structs -------------------------------------------------
-
-_STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(13)
-_MAX_DEPTH = 16
-
-ThriftValue = bool | int | float | bytes | list["ThriftValue"] | dict["ThriftValue", "ThriftValue"]
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
-            raise KeyChainError("key chain struct is truncated")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise KeyChainError("key chain struct is truncated")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def varint(self) -> int:
-        result = 0
-        for shift in range(0, 70, 7):
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-        raise KeyChainError("varint longer than 10 bytes")
-
-    def zigzag(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
-
-    def value(self, ttype: int, depth: int) -> ThriftValue:
-        if depth > _MAX_DEPTH:
-            raise KeyChainError("key chain struct nested too deeply")
-        if ttype in (_TRUE, _FALSE):
-            return ttype == _TRUE
-        if ttype == _BYTE:
-            return self.byte()
-        if ttype in (_I16, _I32, _I64):
-            return self.zigzag()
-        if ttype == _DOUBLE:
-            return float(struct.unpack("<d", self.take(8))[0])
-        if ttype == _BINARY:
-            return self.take(self.varint())
-        if ttype in (_LIST, _SET):
-            header = self.byte()
-            size = header >> 4
-            if size == 15:
-                size = self.varint()
-            elem = header & 0x0F
-            if size > len(self.data) - self.pos:
-                raise KeyChainError("list longer than the remaining bytes")
-            if elem in (_TRUE, _FALSE):  # booleans inside collections are one byte each
-                return [self.byte() == 1 for _ in range(size)]
-            return [self.value(elem, depth + 1) for _ in range(size)]
-        if ttype == _MAP:
-            size = self.varint()
-            if size == 0:
-                return {}
-            if 2 * size > len(self.data) - self.pos:
-                raise KeyChainError("map longer than the remaining bytes")
-            kinds = self.byte()
-            result: dict[ThriftValue, ThriftValue] = {}
-            for _ in range(size):
-                key = self.value(kinds >> 4, depth + 1)
-                if isinstance(key, list | dict):
-                    raise KeyChainError("unhashable map key in key chain")
-                result[key] = self.value(kinds & 0x0F, depth + 1)
-            return result
-        if ttype == _STRUCT:
-            return self.struct(depth + 1)
-        raise KeyChainError(f"unknown compact type {ttype}")
-
-    def struct(self, depth: int = 0) -> dict[ThriftValue, ThriftValue]:
-        fields: dict[ThriftValue, ThriftValue] = {}
-        last = 0
-        while True:
-            header = self.byte()
-            ttype = header & 0x0F
-            if ttype == _STOP:
-                if header != 0:
-                    raise KeyChainError("malformed stop byte")
-                return fields
-            delta = header >> 4
-            fid = last + delta if delta else self.zigzag()
-            last = fid
-            fields[fid] = self.value(ttype, depth)
-
-
-def read_compact_struct(data: bytes) -> tuple[dict[ThriftValue, ThriftValue], int]:
-    """Parse one compact-protocol struct from the start of ``data``: (fields by id, bytes consumed)."""
-    reader = _Reader(data)
-    return reader.struct(), reader.pos
-
-
 # --- the key chain --------------------------------------------------------------------------------------
 
 
@@ -191,33 +91,40 @@ class KeyChainEntry:
     created_time: int | None
 
 
-def _opt_int(fields: Mapping[ThriftValue, ThriftValue], fid: int) -> int | None:
-    value = fields.get(fid)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+_ENVELOPE = bytes([0x82, 0x21, 0x00, 0x00])
+"""Compact CALL header with seqid 0 and an empty method name: lets ``decode_message`` read a bare struct."""
+
+_CHAIN_LIMITS = DecodeLimits(max_depth=8, max_items=1024)
 
 
-def _is_int32(value: int | None) -> bool:
-    return value is not None and -(2**31) <= value < 2**31
+def read_compact_struct(data: bytes) -> Struct:
+    """One compact-protocol struct from the start of ``data``; trailing bytes are ignored.
+
+    Raises :class:`KeyChainError` for anything that is not a well-formed struct.
+    """
+    try:
+        return compact.decode_message(_ENVELOPE + bytes(data), _CHAIN_LIMITS).body
+    except ThriftDecodeError as exc:
+        raise KeyChainError(f"key chain is not a compact Thrift struct: {exc}") from exc
 
 
 def parse_key_chain(plaintext: bytes) -> tuple[KeyChainEntry, ...]:
     """The entries of an ``E2EEKeyChain`` struct; bytes after the struct (padding) are ignored."""
-    fields, _ = read_compact_struct(plaintext)
-    keys = fields.get(1)
-    if not isinstance(keys, list) or not keys:
-        raise KeyChainError("key chain has no keys")
-    entries = []
-    for item in keys:
-        if not isinstance(item, dict):
-            raise KeyChainError("key chain entry is not a struct")
-        public, private = item.get(4), item.get(5)
-        if not isinstance(public, bytes) or not isinstance(private, bytes):
-            raise KeyChainError("key chain entry lacks its public or private key")
-        if len(public) != KEY_LENGTH or len(private) != KEY_LENGTH:
-            raise KeyChainError("key chain entry keys are not 32 bytes")
-        entries.append(
-            KeyChainEntry(_opt_int(item, 1), _opt_int(item, 2), public, private, _opt_int(item, 6))
-        )
+    chain = read_compact_struct(plaintext)
+    try:
+        keys = chain.opt_struct_list(1)
+        if not keys:
+            raise KeyChainError("key chain has no keys")
+        entries = []
+        for item in keys:
+            public, private = item.opt_binary(4), item.opt_binary(5)
+            if public is None or private is None:
+                raise KeyChainError("key chain entry lacks its public or private key")
+            if len(public) != KEY_LENGTH or len(private) != KEY_LENGTH:
+                raise KeyChainError("key chain entry keys are not 32 bytes")
+            entries.append(KeyChainEntry(item.opt_i32(1), item.opt_i32(2), public, private, item.opt_i64(6)))
+    except ThriftDecodeError as exc:  # a field of an unexpected wire type
+        raise KeyChainError(f"key chain struct has an unexpected shape: {exc}") from exc
     return tuple(entries)
 
 
@@ -263,7 +170,6 @@ def unwrap_key_chain(
         KeyPair(key_id=entry.key_id, private_key=entry.private_key, public_key=entry.public_key)
         for entry in entries[1:]
         if entry.key_id is not None
-        and _is_int32(entry.key_id)
         and entry.key_id != info.key_id
         and public_key_from_private(entry.private_key) == entry.public_key
     )
