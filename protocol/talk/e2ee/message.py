@@ -104,21 +104,33 @@ def _enum_code(value: int | str, enum: type[IntEnum], error: type[E2EEError], wh
     raise error(f"unknown {what} {value!r}")
 
 
-def content_type_code(value: int | str) -> int:
+def content_type_code(value: int | str | None) -> int:
     """The numeric content type whether it arrives as a number, an enum name ("LOCATION") or a decimal
-    string; this is what goes into the AAD (linejs turns names into 0 by accident, §7.1)."""
+    string; this is what goes into the AAD (linejs turns names into 0 by accident, §7.1). None (the field
+    left off the wire) is Thrift's default, NONE."""
+    if value is None:
+        return int(ContentType.NONE)
     return _enum_code(value, ContentType, E2EEError, "content type")
 
 
-def to_type_code(value: int | str) -> int:
-    """The numeric ``toType`` from a number or an enum name ("USER", "GROUP", ...)."""
+_MID_PREFIX_TYPES = {"u": ToType.USER, "r": ToType.ROOM, "c": ToType.GROUP}
+
+
+def to_type_code(value: int | str | None, to_mid: str = "") -> int:
+    """The numeric ``toType`` from a number or an enum name ("USER", "GROUP", ...); when it is None, from
+    the recipient MID's type letter (u, r, c)."""
+    if value is None:
+        kind = _MID_PREFIX_TYPES.get(to_mid[:1])
+        if kind is None:
+            raise InvalidMid("no toType and a recipient MID of unknown type")
+        return int(kind)
     return _enum_code(value, ToType, InvalidMid, "to type")
 
 
 _DECRYPTED_TYPES = frozenset({ContentType.NONE, ContentType.LOCATION})
 
 
-def is_e2ee_message(chunks: Sequence[bytes] | None, content_type: int | str) -> bool:
+def is_e2ee_message(chunks: Sequence[bytes] | None, content_type: int | str | None) -> bool:
     """True when the message is one we decrypt: non-empty ``chunks`` and content type text or location.
 
     Other content types with chunks (images, files, stickers) are left alone as linejs does; an empty list
@@ -258,11 +270,11 @@ def _open_group(
 
 def decrypt_message(
     chunks: Sequence[bytes] | None,
-    content_type: int | str,
+    content_type: int | str | None,
     *,
     from_mid: str,
     to_mid: str,
-    to_type: int | str,
+    to_type: int | str | None,
     self_mid: str,
     keyring: Keyring,
     content_metadata: Mapping[str, str] | None = None,
@@ -284,7 +296,7 @@ def decrypt_message(
     ct = content_type_code(content_type)
     version = _version(content_metadata)
     parsed = parse_chunks(chunks, version)
-    kind = to_type_code(to_type)
+    kind = to_type_code(to_type, to_mid)
     opener: Callable[..., bytes]
     if kind == ToType.USER:
         opener = _open_one_to_one
