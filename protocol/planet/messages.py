@@ -192,6 +192,16 @@ def _payload_of(body: PlanetBody) -> bytes:
     return body.encode()
 
 
+def encode_oneof(body: PlanetBody) -> bytes:
+    """The ``cc_msg`` / ``mc_msg`` / ``sc_msg`` one-of: ``{<tag>: body bytes}``."""
+    return Writer().blob(_tag_of(body), _payload_of(body)).getvalue()
+
+
+def encode_chan_msg(chan: ChanHdr, body: PlanetBody) -> bytes:
+    """``planet_cc_msg`` / ``planet_mc_msg``: ``{1: chan, 2: one-of}``."""
+    return Writer().blob(1, chan.encode()).blob(2, encode_oneof(body)).getvalue()
+
+
 def msg_id_for(body: CcBody | McBody | ScBody) -> int:
     """The header msg_id a body is sent with (§4.4; for relay-sent kinds, what the recorded relay used)."""
     return body.MSG_ID
@@ -213,18 +223,17 @@ class PlanetMessage:
         return channel_of(self.body)
 
     def encode(self) -> bytes:
-        """The plaintext the transport encrypts: header, then the body in f2/f3/f4."""
+        """The plaintext the transport encrypts: header, then the body in f2 (sc), f3 (cc) or f4 (mc)."""
         channel = self.channel
-        oneof = Writer().blob(_tag_of(self.body), _payload_of(self.body)).getvalue()
         w = Writer().blob(c.Envelope.HDR, self.hdr.encode())
         if channel is Channel.SC:
             if self.chan is not None:
                 raise ValueError("sc messages carry no channel header")
-            return w.blob(c.Envelope.SC, oneof).getvalue()
+            return w.blob(c.Envelope.SC, encode_oneof(self.body)).getvalue()
         if self.chan is None:
             raise ValueError(f"{channel} messages need a channel header")
-        inner = Writer().blob(1, self.chan.encode()).blob(2, oneof).getvalue()
-        return w.blob(c.Envelope.CC if channel is Channel.CC else c.Envelope.MC, inner).getvalue()
+        number = c.Envelope.CC if channel is Channel.CC else c.Envelope.MC
+        return w.blob(number, encode_chan_msg(self.chan, self.body)).getvalue()
 
     @classmethod
     def decode(cls, plaintext: bytes | memoryview) -> PlanetMessage:
@@ -272,6 +281,24 @@ def decode_sc_body(tag: int, payload: bytes) -> ScMessageBody:
     return UnknownScBody(tag, payload) if cls is None else cast(ScMessageBody, cls.decode(payload))
 
 
+def decode_cc_msg(data: bytes | memoryview) -> tuple[ChanHdr, CcMessageBody]:
+    """``planet_cc_msg`` → (channel header, typed body)."""
+    chan, oneof = _decode_chan_msg(bytes(data), "planet_cc_msg")
+    return chan, decode_cc_body(oneof.number, _payload(oneof))
+
+
+def decode_mc_msg(data: bytes | memoryview) -> tuple[ChanHdr, McMessageBody]:
+    """``planet_mc_msg`` → (channel header, typed body)."""
+    chan, oneof = _decode_chan_msg(bytes(data), "planet_mc_msg")
+    return chan, decode_mc_body(oneof.number, _payload(oneof))
+
+
+def decode_sc_msg(data: bytes | memoryview) -> ScMessageBody:
+    """``sc_msg`` → typed body."""
+    oneof = _last_len_field(read_fields(data), "sc_msg")
+    return decode_sc_body(oneof.number, _payload(oneof))
+
+
 def decode_planet_message(plaintext: bytes | memoryview) -> PlanetMessage:
     """Classify one decrypted plaintext; ProtoDecodeError if it is not a well-formed ``planet_msg``.
 
@@ -291,13 +318,12 @@ def decode_planet_message(plaintext: bytes | memoryview) -> PlanetMessage:
     member = _last_len_field(body_fields, "planet_msg")
     raw = _payload(member)
     if member.number == c.Envelope.SC:
-        oneof = _last_len_field(read_fields(raw), "sc_msg")
-        return PlanetMessage(hdr, decode_sc_body(oneof.number, _payload(oneof)))
+        return PlanetMessage(hdr, decode_sc_msg(raw))
     if member.number == c.Envelope.CC:
-        chan, oneof = _decode_chan_msg(raw, "planet_cc_msg")
-        return PlanetMessage(hdr, decode_cc_body(oneof.number, _payload(oneof)), chan)
-    chan, oneof = _decode_chan_msg(raw, "planet_mc_msg")
-    return PlanetMessage(hdr, decode_mc_body(oneof.number, _payload(oneof)), chan)
+        chan, cc_body = decode_cc_msg(raw)
+        return PlanetMessage(hdr, cc_body, chan)
+    chan, mc_body = decode_mc_msg(raw)
+    return PlanetMessage(hdr, mc_body, chan)
 
 
 __all__ = [
@@ -366,10 +392,15 @@ __all__ = [
     "conn_rsp_for",
     "data_rsp_for",
     "decode_cc_body",
+    "decode_cc_msg",
     "decode_mc_body",
+    "decode_mc_msg",
     "decode_planet_message",
     "decode_sc_body",
+    "decode_sc_msg",
     "default_user_agent",
+    "encode_chan_msg",
+    "encode_oneof",
     "exchange_app_str_data_req",
     "feature_records",
     "group_data_session_req",

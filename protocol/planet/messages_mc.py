@@ -2,7 +2,8 @@
 
 The relay drives these after a 1:1 answer (data_req → data_rsp with the 148-byte data-session payload;
 join_req → join_rsp, then BEPI open and check_rpt; change_req → change_rsp), and a group join opens its
-data session with a data_req of its own. The commit that added join/change/BEPI to linejs fixed calls
+data session with a data_req of its own. StrmSpecs travel encoded (``bytes``, like every nested record the
+native client treats as opaque); :class:`StrmSpec` builds and reads them. The commit that added join/change/BEPI to linejs fixed calls
 dropping about 10 s after answer, so these replies matter even though nothing is negotiated.
 """
 
@@ -212,17 +213,17 @@ def data_rsp_for(data_req: McDataReq) -> McDataRsp:
 
 @dataclass(frozen=True, slots=True)
 class McJoinReq(McBody):
-    """``mc join_req`` (tag 9, inbound); linejs never reads its content. ``spec`` is its f17 StrmSpec."""
+    """``mc join_req`` (tag 9, inbound); linejs never reads it. ``spec`` is the raw f17 StrmSpec."""
 
     TAG: ClassVar[int] = c.McTag.JOIN_REQ
     MSG_ID: ClassVar[int] = c.RelayMsgId.MC_JOIN_REQ
 
-    spec: StrmSpec | None = pb(17, Kind.MESSAGE, StrmSpec)
+    spec: bytes | None = pb(17, Kind.BYTES)
 
 
 @dataclass(frozen=True, slots=True)
 class McJoinRsp(McBody):
-    """``mc join_rsp`` (tag 10): result plus our StrmSpec (raw, no data-session wrapper) in f17."""
+    """``mc join_rsp`` (tag 10): result plus an encoded StrmSpec (no data-session wrapper) in f17."""
 
     TAG: ClassVar[int] = c.McTag.JOIN_RSP
     MSG_ID: ClassVar[int] = c.MsgId.MC_JOIN_RSP
@@ -230,7 +231,7 @@ class McJoinRsp(McBody):
     result: int | None = pb(1, Kind.UINT)
     rel_code: int | None = pb(2, Kind.UINT)
     rel_phrase: str | None = pb(3, Kind.STRING)
-    spec: StrmSpec | None = pb(17, Kind.MESSAGE, StrmSpec)
+    spec: bytes | None = pb(17, Kind.BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ class McChangeReq(McBody):
     TAG: ClassVar[int] = c.McTag.CHANGE_REQ
     MSG_ID: ClassVar[int] = c.RelayMsgId.MC_CHANGE_REQ
 
-    spec: StrmSpec | None = pb(17, Kind.MESSAGE, StrmSpec)
+    spec: bytes | None = pb(17, Kind.BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,29 +254,29 @@ class McChangeRsp(McBody):
     result: int | None = pb(1, Kind.UINT)
     rel_code: int | None = pb(2, Kind.UINT)
     rel_phrase: str | None = pb(3, Kind.STRING)
-    spec: StrmSpec | None = pb(17, Kind.MESSAGE, StrmSpec)
+    spec: bytes | None = pb(17, Kind.BYTES)
 
 
 @dataclass(frozen=True, slots=True)
 class McCheckRpt(McBody):
-    """``mc check_rpt`` (tag 13): ``{f17 StrmSpec}``, sent after join_rsp and BEPI open."""
+    """``mc check_rpt`` (tag 13): ``{f17 encoded StrmSpec}``, sent after join_rsp and BEPI open."""
 
     TAG: ClassVar[int] = c.McTag.CHECK_RPT
     MSG_ID: ClassVar[int] = c.MsgId.MC_CHECK_RPT
 
-    spec: StrmSpec | None = pb(17, Kind.MESSAGE, StrmSpec)
+    spec: bytes | None = pb(17, Kind.BYTES)
 
 
 def join_rsp() -> McJoinRsp:
     """The client's answer to any join_req: result 0 and the 1:1 StrmSpec."""
-    return McJoinRsp(result=0, spec=ONE_TO_ONE_STRM_SPEC)
+    return McJoinRsp(result=0, spec=ONE_TO_ONE_STRM_SPEC.encode())
 
 
 def change_rsp() -> McChangeRsp:
     """The client's answer to any change_req: result 0 and the 1:1 StrmSpec."""
-    return McChangeRsp(result=0, spec=ONE_TO_ONE_STRM_SPEC)
+    return McChangeRsp(result=0, spec=ONE_TO_ONE_STRM_SPEC.encode())
 
 
 def check_rpt() -> McCheckRpt:
     """The check report that follows join_rsp: the 1:1 StrmSpec."""
-    return McCheckRpt(spec=ONE_TO_ONE_STRM_SPEC)
+    return McCheckRpt(spec=ONE_TO_ONE_STRM_SPEC.encode())
