@@ -564,3 +564,28 @@ def test_unwrap_key_chain_on_random_ciphertext(blob: bytes) -> None:
     info = E2EEInfo(blob, phone.public_key, 12345, 1)
     with contextlib.suppress(errors.KeyChainError):
         unwrap_key_chain(qr, info, None)
+
+
+def test_missing_to_type_is_taken_from_the_mid(world: dict[str, KeyPair], sent_to_bob: list[bytes]) -> None:
+    result = decrypt_message(
+        sent_to_bob, None, from_mid=ALICE, to_mid=BOB, to_type=None, self_mid=BOB, keyring=_ring(world, BOB)
+    )
+    assert result is not None and result.text == "!call"
+    with pytest.raises(errors.InvalidMid):
+        decrypt_message(
+            sent_to_bob,
+            None,
+            from_mid=ALICE,
+            to_mid="x1",
+            to_type=None,
+            self_mid=BOB,
+            keyring=_ring(world, BOB),
+        )
+
+
+def test_log_fields_carry_ids_only() -> None:
+    fields = errors.log_fields(errors.UnknownPeerKey(ALICE, 7))
+    assert fields == {"reason": "unknown_peer_key", "key_id": 7, "mid": ALICE[:5] + "…"}
+    assert errors.log_fields(errors.AuthenticationFailed("GCM tag mismatch")) == {
+        "reason": "authentication_failed"
+    }

@@ -121,3 +121,18 @@ class KeyImportError(E2EEError):
     """A linejs FileStorage JSON could not be imported."""
 
     reason = "key_import_failed"
+
+
+def log_fields(error: E2EEError) -> dict[str, object]:
+    """Fields safe to log for a failure: the reason code, key ids, and shortened MIDs (never key material,
+    never plaintext, never a whole MID). Use as ``log.warning("e2ee.undecryptable", **log_fields(exc), ...)``.
+    """
+    fields: dict[str, object] = {"reason": error.reason}
+    key_id = getattr(error, "key_id", None)
+    if isinstance(key_id, int):
+        fields["key_id"] = key_id
+    for attr in ("mid", "chat_mid"):
+        value = getattr(error, attr, None)
+        if isinstance(value, str):
+            fields[attr] = short_mid(value)
+    return fields
