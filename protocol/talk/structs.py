@@ -244,17 +244,6 @@ def _struct_codec(cls: type[ThriftStruct]) -> _Codec:
     return _Codec(read, write)
 
 
-def _struct_list_codec(cls: type[ThriftStruct]) -> _Codec:
-    def read(s: Struct, fid: int) -> Any:
-        items = s.opt_struct_list(fid)
-        return None if items is None else tuple(cls.from_thrift(item) for item in items)
-
-    def write(v: Any) -> Value | None:
-        return None if v is None else TList(TType.STRUCT, tuple(item.to_thrift() for item in v))
-
-    return _Codec(read, write)
-
-
 def _i32_set_read(s: Struct, fid: int) -> Any:
     value = s.get(fid)
     if isinstance(value, TSet) and value.items and value.etype != TType.I32:
