@@ -22,57 +22,13 @@ from hypothesis import strategies as st
 from linecall.protocol.planet import constants as c
 from linecall.protocol.planet import messages as m
 from linecall.protocol.planet.errors import ProtoDecodeError
-from linecall.protocol.planet.proto import Kind, ProtoMessage, Writer, read_fields
+from linecall.protocol.planet.proto import ProtoMessage, Writer, read_fields
 from tests.conftest import load_vectors
+from tests.planet_json import from_js, hex_or_none, offer_json
 
 SCHEMA_MODULE = "packages/linejs/client/features/call/planet/schema.ts"
 SCHEMA_TEST = "packages/linejs/client/features/call/planet/schema.test.ts"
 PROTO_FUNCTIONS = {"encodeVarint", "decodeVarint", "decodeFields"}  # in test_planet_proto.py
-
-
-# ─── linejs JSON → our dataclasses ───────────────────────────────────────────────────────────────
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"([A-Z])", r"_\1", name).lower()
-
-
-def _scalar(kind: Kind, message: Any, value: Any) -> Any:
-    if kind in (Kind.UINT, Kind.FIXED64, Kind.SFIXED64):
-        return int(value)
-    if kind is Kind.BOOL:
-        return bool(value)
-    if kind is Kind.STRING:
-        return str(value)
-    if kind is Kind.BYTES:
-        return bytes.fromhex(value)
-    if kind is Kind.FLOAT32:
-        return float(value)
-    if isinstance(value, str):  # a nested message given as its encoded hex
-        return message.decode(bytes.fromhex(value))
-    return from_js(message, value)
-
-
-def from_js(cls: type[Any], obj: dict[str, Any]) -> Any:
-    """Build ``cls`` from linejs's JSON shape (camelCase keys, hex bytes, decimal-string bigints)."""
-    by_name = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in obj.items():
-        if cls is m.StrmAttr and key == "fecLossThre":  # linejs flattens the FecRx record
-            kwargs["fec"] = m.FecRx(tuple(int(v) for v in value))
-            continue
-        name = _snake(key)
-        f = by_name[name]
-        _number, kind, repeated, message, _omit = f.metadata["pb"]
-        if repeated:
-            kwargs[name] = tuple(_scalar(kind, message, v) for v in value)
-        else:
-            kwargs[name] = _scalar(kind, message, value)
-    return cls(**kwargs)
-
-
-def _hex(value: bytes | None) -> str | None:
-    return None if value is None else value.hex()
 
 
 # ─── per-function handlers for pack/decode cases ─────────────────────────────────────────────────
@@ -237,40 +193,6 @@ def _material(obj: dict[str, Any]) -> m.OfferMaterial:
         bytes.fromhex(obj["mediaNonce"]),
         bytes.fromhex(obj["mediaSecret"]),
     )
-
-
-def offer_json(offer: m.MediaOffer) -> dict[str, Any]:
-    """Our decoded offer in the shape of linejs's decodeNativeSetupOffer (kind = first listed kind)."""
-    out: dict[str, Any] = {
-        "media": [
-            {
-                k: v
-                for k, v in (
-                    ("name", r.name),
-                    ("enabled", r.enabled),
-                    ("bitrate", r.bitrate),
-                    ("kind", r.kind),
-                    ("rtpId", r.rtp_id),
-                    ("rtpPort", r.rtp_port),
-                    ("rtcpId", r.rtcp_id),
-                    ("raw", r.raw.hex()),
-                )
-                if v is not None
-            }
-            for r in offer.media
-        ]
-    }
-    for key, value in (
-        ("mediaPubKey", _hex(offer.media_pub_key)),
-        ("mediaKeyId", offer.media_key_id),
-        ("mediaNonce", _hex(offer.media_nonce)),
-        ("mediaSecret", _hex(offer.media_secret)),
-    ):
-        if value is not None:
-            out[key] = value
-    if offer.version is not None:
-        out["version"] = {"major": offer.version.major, "mode": offer.version.mode}
-    return out
 
 
 def handle_offer(case: dict[str, Any]) -> None:
@@ -464,7 +386,7 @@ def actual_group_offer() -> list[Any]:
         [r.enabled for r in offer.media],
         [r.rtp_port for r in offer.media],
         [r.rtcp_id for r in offer.media],
-        _hex(offer.media_secret),
+        hex_or_none(offer.media_secret),
         {"major": offer.version.major, "mode": offer.version.mode},
     ]
 
@@ -513,7 +435,7 @@ def actual_participate_rsp() -> list[Any]:
         "participant",
         1,
     )
-    return [_hex(rsp.answer)]
+    return [hex_or_none(rsp.answer)]
 
 
 def actual_group_strm_spec() -> list[Any]:
@@ -612,9 +534,9 @@ def actual_setup_offer() -> list[Any]:
         sec_b_inner[0].value.hex(),  # type: ignore[union-attr]
         [r.name for r in offer.media],
         [r.rtp_port for r in offer.media],
-        _hex(offer.media_pub_key),
-        _hex(offer.media_nonce),
-        _hex(offer.media_secret),
+        hex_or_none(offer.media_pub_key),
+        hex_or_none(offer.media_nonce),
+        hex_or_none(offer.media_secret),
         {"major": offer.version.major, "mode": offer.version.mode},
     ]
 
@@ -655,13 +577,13 @@ def actual_conn_round_trip() -> list[Any]:
     assert req.m_addr is not None
     addr = {"ver": req.m_addr.ver, "trpt": req.m_addr.trpt, "ip": req.m_addr.ip, "port": req.m_addr.port}
     return [
-        _hex(req.answer),
+        hex_or_none(req.answer),
         str(req.m_chan_id),
         list(req.o_capas),
-        _hex(req.ua),
+        hex_or_none(req.ua),
         addr,
         str(rsp.m_chan_id),
-        _hex(rsp.ua),
+        hex_or_none(rsp.ua),
     ]
 
 
@@ -697,7 +619,7 @@ def actual_info_round_trip() -> list[Any]:
         ).encode()
     )
     assert (rsp.result, rsp.inter_domain) == (0, True)
-    return [_hex(req.body), list(req.targets), [u.hex() for u in req.tgt_ue], _hex(rsp.body)]
+    return [hex_or_none(req.body), list(req.targets), [u.hex() for u in req.tgt_ue], hex_or_none(rsp.body)]
 
 
 def actual_rel_req_shape() -> list[Any]:
