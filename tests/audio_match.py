@@ -1,0 +1,97 @@
+"""The one audio comparison used by every test in the project, and the test signals it is meant for.
+
+``audio_match(source, decoded)`` is the Pearson correlation between the source and the decoded PCM
+(48 kHz mono) after removing ONE global lag: the lag in 0..max_lag_ms (decoded lags source: codec
+delay, jitter buffers) with the largest cross-correlation. It is computed over the whole source; decoded
+audio that is missing at the end counts as silence. One global lag is deliberate: a dropped, repeated
+or reordered frame shifts everything after it, and that must cost score rather than be realigned away.
+
+Test signals are non-periodic (seeded noise band-limited to 300-3400 Hz, a log chirp), so no lag other
+than the true one can line them up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["RATE", "audio_match", "band_noise", "best_lag", "log_chirp"]
+
+RATE = 48_000
+
+FloatArray = npt.NDArray[np.float64]
+Int16Array = npt.NDArray[np.int16]
+
+
+def _as_float(x: npt.ArrayLike) -> FloatArray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"audio_match compares mono signals, got shape {arr.shape}")
+    return arr
+
+
+def best_lag(source: npt.ArrayLike, decoded: npt.ArrayLike, rate: int = RATE, max_lag_ms: float = 200) -> int:
+    """Lag in samples (0..max_lag) at which ``decoded`` best lines up with ``source``."""
+    src, dec = _as_float(source), _as_float(decoded)
+    max_lag = round(rate * max_lag_ms / 1000)
+    n = len(src)
+    if n == 0:
+        return 0
+    # corr[k] = sum_t src[t] * dec[t + k], for k = 0..max_lag, through one FFT.
+    dec_win = np.zeros(n + max_lag)
+    usable = min(len(dec), n + max_lag)
+    dec_win[:usable] = dec[:usable]
+    size = 1 << int(np.ceil(np.log2(len(dec_win) + n)))
+    spec = np.fft.rfft(dec_win, size) * np.conj(np.fft.rfft(src, size))
+    corr = np.fft.irfft(spec, size)[: max_lag + 1]
+    return int(np.argmax(corr))
+
+
+def audio_match(
+    source: npt.ArrayLike, decoded: npt.ArrayLike, rate: int = RATE, max_lag_ms: float = 200
+) -> float:
+    """Pearson correlation of ``source`` and ``decoded`` after removing the best global lag (-1..1)."""
+    src, dec = _as_float(source), _as_float(decoded)
+    lag = best_lag(src, dec, rate, max_lag_ms)
+    aligned = np.zeros(len(src))
+    tail = dec[lag : lag + len(src)]
+    aligned[: len(tail)] = tail
+    if len(src) < 2 or np.std(src) == 0 or np.std(aligned) == 0:
+        return 0.0
+    return float(np.corrcoef(src, aligned)[0, 1])
+
+
+def band_noise(
+    seconds: float,
+    *,
+    seed: int = 0,
+    low_hz: float = 300.0,
+    high_hz: float = 3400.0,
+    peak: float = 0.5,
+    rate: int = RATE,
+) -> Int16Array:
+    """Seeded white noise band-limited to ``low_hz..high_hz`` (a brick-wall FFT mask), peak at ``peak``."""
+    n = round(seconds * rate)
+    noise = np.random.default_rng(seed).standard_normal(n)
+    spectrum = np.fft.rfft(noise)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    spectrum[(freqs < low_hz) | (freqs > high_hz)] = 0
+    shaped = np.fft.irfft(spectrum, n)
+    shaped *= peak * 32767 / np.max(np.abs(shaped))
+    return np.round(shaped).astype(np.int16)
+
+
+def log_chirp(
+    seconds: float,
+    *,
+    f0: float = 200.0,
+    f1: float = 6000.0,
+    peak: float = 0.5,
+    rate: int = RATE,
+) -> Int16Array:
+    """A logarithmic sweep from ``f0`` to ``f1`` Hz (its instantaneous frequency never repeats)."""
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    k = np.log(f1 / f0) / seconds
+    phase = 2 * np.pi * f0 * (np.exp(k * t) - 1) / k
+    return np.round(np.sin(phase) * peak * 32767).astype(np.int16)
