@@ -149,6 +149,30 @@ class Clip:
     def group_duration_s(self) -> float:
         return self.group_payloads * GROUP_FRAME_MS / 1000
 
+    def summary(self) -> dict[str, str | int | float]:
+        """What a call would play, flat and printable (``linecall check``, logs)."""
+        opus = self.params.opus
+        return {
+            "source": self.source,
+            "source_format": self.source_format,
+            "source_rate_hz": self.source_rate,
+            "source_channels": self.source_channels,
+            "duration_s": round(self.duration_s, 3),
+            "gain": self.params.gain,
+            "opus_bitrate": opus.bitrate if opus.bitrate is not None else "auto",
+            "opus_bandwidth": opus.bandwidth or "auto",
+            "opus_signal": opus.signal,
+            "opus_vbr": str(opus.vbr).lower(),
+            "one_to_one_frame_ms": self.frame_ms,
+            "one_to_one_prefix_hex": self.params.prefix.hex(),
+            "one_to_one_payloads": self.one_to_one_frames,
+            "one_to_one_bytes": self.one_to_one_bytes,
+            "group_frame_ms": GROUP_FRAME_MS,
+            "group_payloads": self.group_payloads,
+            "group_frames_20ms": self.group_frames_20ms,
+            "group_bytes": self.group_bytes,
+        }
+
 
 def encode_one_to_one(pcm: Int16Array, opus: OpusParams, prefix: bytes = b"\x00") -> tuple[bytes, ...]:
     """48 kHz mono int16 -> ``prefix + packet`` per ``opus.frame_ms`` frame (last frame zero-padded)."""

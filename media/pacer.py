@@ -4,7 +4,9 @@ linejs sleeps 20 ms after each send, so every wake-up's lateness adds to the nex
 hundreds of milliseconds late. Here payload i is due at ``t0 + offset_i`` (offsets kept in integer
 nanoseconds, so no float error builds up either), the task sleeps until that absolute deadline, and a
 late wake-up only delays the one payload it belongs to. When the task falls behind (a stall, a busy
-loop), everything already due goes out at once and the schedule continues where it was.
+loop), everything already due goes out at once and the schedule continues where it was. Wake-ups are
+aimed at the nearest whole millisecond (Trio's epoll wait has 1 ms granularity), so a payload leaves
+within about half a millisecond of its deadline either way instead of up to a millisecond late.
 
 One :class:`Pacer` is one call's timeline: 1:1 frames, group packets, repeats, several clips in a
 sequence and waits between them all advance the same clock, so a sequence never drifts either.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -22,7 +24,9 @@ import trio
 
 __all__ = ["Pacer", "PacerStats", "SendFn", "pace"]
 
-SendFn = Callable[[bytes], "Awaitable[None] | None"]
+#: Sends one payload: a plain function or a coroutine function; its return value is ignored (awaited
+#: first when it is awaitable), so ``socket.send`` or an SRTP sender's ``send`` fits as they are.
+SendFn = Callable[[bytes], object]
 
 _NS: Final = 1_000_000_000
 #: A payload counts as "late" (sent without waiting) when its deadline had passed by more than this.
@@ -232,11 +236,11 @@ class Pacer:
     async def wait(self, seconds: float = 0.0) -> None:
         """Advance the timeline by ``seconds`` and sleep until that point (waits, holds, gaps)."""
         self.advance(seconds)
-        await trio.sleep_until(self.next_deadline)
+        await self.drain()
 
     async def drain(self) -> None:
         """Sleep until the last payload sent has finished playing (the next deadline)."""
-        await trio.sleep_until(self.next_deadline)
+        await trio.sleep_until(_wake_target(trio.current_time(), self.next_deadline))
 
 
 def _wake_target(now: float, deadline: float) -> float:

@@ -94,4 +94,5 @@ def log_chirp(
     t = np.arange(n) / rate
     k = np.log(f1 / f0) / seconds
     phase = 2 * np.pi * f0 * (np.exp(k * t) - 1) / k
-    return np.round(np.sin(phase) * peak * 32767).astype(np.int16)
+    chirp: Int16Array = np.round(np.sin(phase) * peak * 32767).astype(np.int16)
+    return chirp

@@ -270,3 +270,16 @@ async def test_load_clip_async_runs_off_the_event_loop(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "async.wav", log_chirp(0.2))
     clip = await load_clip_async(path)
     assert clip is load_clip(path)
+
+
+def test_summary_lists_what_check_prints() -> None:
+    clip = clip_from_pcm(
+        log_chirp(0.5), ClipParams(prefix=b"\x00", opus=OpusParams(frame_ms=40, bitrate=32_000))
+    )
+    summary = clip.summary()
+    assert summary["one_to_one_frame_ms"] == 40 and summary["group_frame_ms"] == 40
+    assert summary["one_to_one_payloads"] == clip.one_to_one_frames == 13
+    assert summary["group_frames_20ms"] == 26 and summary["group_payloads"] == 13
+    assert summary["one_to_one_bytes"] == clip.one_to_one_bytes
+    assert summary["opus_bitrate"] == 32_000 and summary["opus_bandwidth"] == "auto"
+    assert summary["one_to_one_prefix_hex"] == "00"
