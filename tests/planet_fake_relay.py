@@ -156,9 +156,16 @@ class FakeRelay:
         plaintext = m.PlanetMessage(hdr, body, chan).encode()
         return self.codec.seal(plaintext, FrameKind.BOOTSTRAP if bootstrap else FrameKind.CONTROL)
 
-    def setup_rsp(self, *, result: int = 0, rel_code: int | None = None, interval: int | None = 15) -> bytes:
+    def setup_rsp(
+        self,
+        *,
+        result: int = 0,
+        rel_code: int | None = None,
+        interval: int | None = 15,
+        bootstrap: bool = True,
+    ) -> bytes:
         body = m.SetupRsp(result=result, rel_code=rel_code, alive_rpt_interval=interval, no_ans_to_sec=60)
-        return self.seal(body, bootstrap=True)
+        return self.seal(body, bootstrap=bootstrap)
 
     def conn_req(
         self,
@@ -166,6 +173,7 @@ class FakeRelay:
         peer: LocalMediaMaterial = PEER_MEDIA,
         m_addr: m.PlanetAddr | None = None,
         answer: bytes | None = None,
+        bootstrap: bool = False,
     ) -> bytes:
         body = m.ConnReq(
             answer=m.build_one_to_one_offer(offer_material(peer)) if answer is None else answer,
@@ -174,7 +182,7 @@ class FakeRelay:
             unavail_to_sec=120,
             m_addr=m_addr,
         )
-        return self.seal(body)
+        return self.seal(body, bootstrap=bootstrap)
 
     def rel_req(self, rel_code: int = 1) -> bytes:
         return self.seal(m.RelReq(rel_code=rel_code, releaser="responder", comm_media_flags=1))

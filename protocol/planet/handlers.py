@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from linecall.config.logging import mask_mid
 from linecall.protocol.planet import constants as c
 from linecall.protocol.planet.call_state import CallState
 from linecall.protocol.planet.errors import PlanetError
@@ -119,6 +120,7 @@ class OneToOneHandler:
             ua=conn.user_agent,
         )
         chan = ChanHdr(cid=conn.cid, src_chan_id=conn.src_chan_id)
+        conn.log.info("invite", to=mask_mid(to), key_mode=conn.config.media_key_mode.value)
         self._setup_datagram = conn.send_message(setup, chan, bootstrap=True)
         conn.setup_sent = True
         self._setup_sent_at = now
