@@ -167,14 +167,15 @@ async def run_planet_relay(
     random: RandomSource = os.urandom,
     advertise_media_addr: bool = True,
 ) -> AsyncIterator[PlanetRelay]:
-    """Run a relay on ``host`` (an ephemeral UDP port) for the duration of the block.
+    """Run a relay on ``host`` (IPv4 or IPv6 literal; an ephemeral UDP port) for the duration of the block.
 
     With ``advertise_media_addr`` (and no ``config.media_addr``), conn_req's ``m_addr`` names the
     relay's own socket, so the client's media-address parsing is exercised and media still arrives
     here. Leaving the block stops the relay and closes its socket.
     """
     config = config if config is not None else RelayConfig()
-    sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    family = trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET
+    sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
     with sock:
         await sock.bind((host, 0))
         bound_host, port = sock.getsockname()[:2]
