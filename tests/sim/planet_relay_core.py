@@ -47,19 +47,13 @@ from linecall.protocol.planet.framing import (
     looks_bootstrap,
 )
 from linecall.protocol.planet.media_keys import LocalMediaMaterial
-from linecall.protocol.planet.media_offer import MediaOffer, OfferMaterial, build_one_to_one_offer
+from linecall.protocol.planet.media_offer import MediaOffer
 from linecall.protocol.planet.messages import (
     CcBody,
     ChanHdr,
-    ConnReq,
     ConnRsp,
     InfoReq,
     McBody,
-    McChangeReq,
-    McDataReq,
-    McJoinReq,
-    MinMax,
-    PlanetAddr,
     PlanetBody,
     PlanetMessage,
     PlanetMsgHdr,
@@ -67,10 +61,7 @@ from linecall.protocol.planet.messages import (
     ScBody,
     SetupReq,
     SetupRsp,
-    StrmAttr,
-    StrmSpec,
     decode_planet_message,
-    feature_records,
     info_rsp_for,
 )
 from linecall.protocol.planet.messages_sc import PinholeProbe, PinholeReport
@@ -79,6 +70,17 @@ from linecall.protocol.planet.route import setup_credential
 from linecall.protocol.rtp.srtp import SrtpError
 
 from .planet_peer_media import PeerMedia
+from .planet_peer_messages import (
+    PEER_RELEASER,
+    accepting_setup_rsp,
+    peer_change_req,
+    peer_conn_req,
+    peer_data_req,
+    peer_info_req,
+    peer_join_req,
+    peer_rel_req,
+    refusing_setup_rsp,
+)
 from .planet_records import (
     KIND_PLANET_SHORT,
     KIND_PLANET_UNAUTHENTICATED,
@@ -112,18 +114,6 @@ log = structlog.get_logger(__name__)
 
 Address = tuple[str, int]
 Int16Array = npt.NDArray[np.int16]
-
-#: rel_req ``releaser`` when the called party hangs up (what the recorded relay sent).
-PEER_RELEASER: Final = "responder"
-_CONN_REQ_CAPAS: Final = (1, 2, 3)
-_CONN_REQ_FEATURES: Final = ((16, True, 0),)
-_CONN_REQ_UNAVAIL_TO_SEC: Final = 120
-_M_ADDR_VERSION: Final = 4
-_M_ADDR_UDP: Final = 1
-_DATA_REQ_DISPATCH_ID: Final = 2
-#: The StrmSpecs the recorded relay put in its join_req / change_req (one audio stream, target kbps).
-_JOIN_SPEC: Final = StrmSpec(strms=(StrmAttr(ssrc=201, bitrate=MinMax(target=32)),), fb_intv=200)
-_CHANGE_SPEC: Final = StrmSpec(strms=(StrmAttr(ssrc=201, bitrate=MinMax(target=24)),))
 
 #: Replies the peer waits for after each follow-up before sending the next one.
 _EXPECTED_REPLIES: Final[dict[str, frozenset[str]]] = {
@@ -407,14 +397,7 @@ class RelayCore:
         media: PeerMedia | None = None
         if refusal is None:
             media, refusal = self._peer_media_for(body)
-        if refusal is not None:
-            rsp = SetupRsp(result=refusal.result, rel_code=refusal.rel_code, rel_phrase=refusal.rel_phrase)
-        else:
-            rsp = SetupRsp(
-                result=0,
-                alive_rpt_interval=self.script.keepalive_interval_s,
-                no_ans_to_sec=self.script.no_answer_timeout_s,
-            )
+        rsp = accepting_setup_rsp(self.script) if refusal is None else refusing_setup_rsp(refusal)
         self._call = _Call(
             cid=chan.cid,
             client_mid=body.initiator or hdr.user_id,
@@ -485,56 +468,17 @@ class RelayCore:
         call = self._call
         if call is None:  # pragma: no cover - steps only run in a connected call
             return
-        cfg = self.config
         if step == "info_req":
-            info = InfoReq(
-                body_type=c.EXCHANGE_APP_STR_DATA,
-                body=c.EXCHANGE_APP_STR_DATA_BODY,
-                targets=(call.client_mid,),
-                source=call.callee_mid,
-                source_svc_id=cfg.callee_svc_id,
-                svc_id=cfg.callee_svc_id,
-                tgt_svc_id=cfg.caller_svc_id,
-                inter_domain=False,
-            )
+            info = peer_info_req(client_mid=call.client_mid, callee_mid=call.callee_mid, config=self.config)
             self._send_cc(info, now, dst=call.client_chan_id)
         elif step == "data_req":
-            self._send_mc(
-                McDataReq(src_type=0, dst_type=0, dispatch_id=_DATA_REQ_DISPATCH_ID, data=b"\x00"), now
-            )
+            self._send_mc(peer_data_req(), now)
         elif step == "join_req":
-            self._send_mc(McJoinReq(spec=_JOIN_SPEC.encode()), now)
+            self._send_mc(peer_join_req(), now)
         elif step == "change_req":
-            self._send_mc(McChangeReq(spec=_CHANGE_SPEC.encode()), now)
+            self._send_mc(peer_change_req(), now)
         else:
-            self._send_cc(self._conn_req(), now, dst=call.client_chan_id)
-
-    def _conn_req(self) -> ConnReq:
-        peer, cfg = self.peer_material, self.config
-        answer = build_one_to_one_offer(
-            OfferMaterial(
-                media_pub_key=peer.public_key,
-                media_key_id=peer.key_id,
-                media_nonce=peer.nonce,
-                media_secret=peer.secret,
-            )
-        )
-        m_addr = None
-        if cfg.media_addr is not None:
-            host, port = cfg.media_addr
-            m_addr = PlanetAddr(ver=_M_ADDR_VERSION, trpt=_M_ADDR_UDP, ip=host, port=port)
-        return ConnReq(
-            answer=answer,
-            m_chan_id=cfg.peer_media_chan_id,
-            net_type=c.NET_TYPE,
-            unavail_to_sec=_CONN_REQ_UNAVAIL_TO_SEC,
-            o_capas=_CONN_REQ_CAPAS,
-            features=feature_records(_CONN_REQ_FEATURES),
-            m_addr=m_addr,
-            svc_id=cfg.caller_svc_id,
-            tgt_svc_id=cfg.callee_svc_id,
-            inter_domain=False,
-        )
+            self._send_cc(peer_conn_req(self.peer_material, self.config), now, dst=call.client_chan_id)
 
     def _start_replies(self, now: float) -> None:
         if self.script.reply_payloads:
@@ -559,7 +503,7 @@ class RelayCore:
     def _on_answer_timer(self, timer: _Timer, now: float) -> None:
         if self.state is not CallState.RINGING or self._call is None:
             return
-        self._send_cc(self._conn_req(), now, dst=self._call.client_chan_id)
+        self._send_cc(peer_conn_req(self.peer_material, self.config), now, dst=self._call.client_chan_id)
         self.state = CallState.ANSWERED
         self._answered_at = now
         if self.script.hangup_after_s is not None:
@@ -589,12 +533,7 @@ class RelayCore:
     def _on_hangup_timer(self, timer: _Timer, now: float) -> None:
         if self.state not in (CallState.ANSWERED, CallState.CONNECTED) or self._call is None:
             return
-        rel = RelReq(
-            rel_code=self.script.hangup_code,
-            releaser=PEER_RELEASER,
-            comm_media_flags=c.COMM_MEDIA_FLAGS_AUDIO,
-        )
-        self._send_cc(rel, now, dst=self._call.client_chan_id)
+        self._send_cc(peer_rel_req(self.script.hangup_code), now, dst=self._call.client_chan_id)
         self.state = CallState.RELEASED_BY_PEER
         self.released_by_peer = True
         self._timers.clear()
