@@ -25,6 +25,7 @@ from typing import Final, Protocol
 import httpx
 import structlog
 
+from linecall.config.logging import mask_mid
 from linecall.protocol.talk.client import (
     ClientTimeouts,
     ReloginRequired,
@@ -207,7 +208,7 @@ async def login_with_token(
         )
     log.info(
         "talk.logged_in",
-        mid=mid,
+        mid=mask_mid(mid),
         device=preset.device,
         token_kind=client.token_kind.value,
         gateway=client.uses_gateway("/S4"),

@@ -93,6 +93,7 @@ __all__ = [
     "ResetMidBody",
     "SentMessage",
     "Stall",
+    "Transport",
     "gateway_keypair",
     "running_legy_server",
 ]
