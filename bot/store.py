@@ -37,6 +37,33 @@ MIGRATIONS: list[str] = [
         handled_at REAL NOT NULL
     );
     """,
+    # 2: Letter Sealing keys (bot/keystore.py): every own key pair ever held, by key id, with the account MID
+    # it belongs to (never deleted: old messages name old ids); peers' public keys by (MID, key id); group
+    # keys by (chat, group key id). Which own key is current, and the account MID, live in kv.
+    """
+    CREATE TABLE e2ee_own_keys (
+        key_id      INTEGER PRIMARY KEY,
+        mid         TEXT NOT NULL,
+        private_key BLOB NOT NULL,
+        public_key  BLOB NOT NULL,
+        source      TEXT NOT NULL,
+        added_at    REAL NOT NULL
+    );
+    CREATE TABLE e2ee_peer_keys (
+        mid        TEXT NOT NULL,
+        key_id     INTEGER NOT NULL,
+        public_key BLOB NOT NULL,
+        fetched_at REAL NOT NULL,
+        PRIMARY KEY (mid, key_id)
+    );
+    CREATE TABLE e2ee_group_keys (
+        chat_mid    TEXT NOT NULL,
+        key_id      INTEGER NOT NULL,
+        private_key BLOB NOT NULL,
+        added_at    REAL NOT NULL,
+        PRIMARY KEY (chat_mid, key_id)
+    );
+    """,
 ]
 
 
