@@ -32,7 +32,7 @@ import itertools
 import socket
 import struct
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
@@ -82,6 +82,7 @@ from linecall.protocol.thrift.values import Protocol, Struct, TList, TType
 __all__ = [
     "ApplicationError",
     "CallRouteRequest",
+    "ExtraMethod",
     "Fault",
     "GarbageBody",
     "GroupRouteRequest",
@@ -199,6 +200,18 @@ class RecordedRequest:
     headers: Mapping[str, str] = field(repr=False)
     args: Struct = field(repr=False)
     token: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraMethod:
+    """A method served by a plug-in module (e.g. ``tests/sim/legy_e2ee.py``), registered in
+    :attr:`LegyServer.extra_methods` under its name. ``handle`` gets the recorded request and returns the
+    success struct (None for a void method) or an :class:`HttpError` to answer with, or raises
+    TalkException. ``needs_token=False`` serves callers without an accepted token (the login paths)."""
+
+    paths: frozenset[str]
+    handle: Callable[[RecordedRequest], Awaitable[Struct | HttpError | None]]
+    needs_token: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +345,8 @@ class LegyServer:
         self.group_call_url_chats: dict[str, str] = {}
         self._url_ids = itertools.count(1)
         self._gateway_keys: dict[str, bytes] = {}
+        # methods plugged in by other simulator modules (name -> handler)
+        self.extra_methods: dict[str, ExtraMethod] = {}
 
     # -- addresses
 
@@ -577,14 +592,16 @@ class LegyServer:
         if token is not None and token in self._renewals:
             reply_headers = (("x-line-next-access", self._renewals.pop(token)),)
 
+        extra = self.extra_methods.get(method)
         fault = self._take_fault(method)
-        if fault is None and path != PATH_TOKEN_REFRESH:
+        if fault is None and path != PATH_TOKEN_REFRESH and (extra is None or extra.needs_token):
             fault = self._check_token(token, transport)
         if fault is None and path == "/V4":
             device = headers.get("x-line-application", "").split("\t", 1)[0]
             if device in self.call_service_denied_devices:
                 fault = HttpError(403, b"", in_envelope=True)
-        if fault is None and path not in _METHOD_PATHS.get(method, frozenset()):
+        allowed = extra.paths if extra is not None else _METHOD_PATHS.get(method, frozenset())
+        if fault is None and path not in allowed:
             fault = ApplicationError(1, f"unknown method {method} on {path}")
         if isinstance(fault, ResetBeforeReply):
             _reset(stream)
@@ -594,7 +611,12 @@ class LegyServer:
             raise _Abort
 
         try:
-            if fault is None or isinstance(fault, ResetMidBody):
+            if (fault is None or isinstance(fault, ResetMidBody)) and extra is not None:
+                answer = await extra.handle(self.requests[-1])
+                if isinstance(answer, HttpError):
+                    return self._wrap(key, _Reply(answer.status, answer.body, reply_headers))
+                thrift = service.encode_reply(method, answer, protocol)
+            elif fault is None or isinstance(fault, ResetMidBody):
                 thrift = await self._dispatch(method, call.body, token, protocol)
             elif isinstance(fault, RaiseTalk):
                 thrift = service.encode_talk_exception(
