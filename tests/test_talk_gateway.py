@@ -216,7 +216,10 @@ def test_encode_header_block_refuses_non_ascii_names_and_huge_values() -> None:
 
 # --- properties -------------------------------------------------------------------------------------------
 
-_header_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12)
+# x-lc carries the status and is validated on its own (see the x-lc tests), so free-form values skip it.
+_header_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12).filter(
+    lambda n: n != "x-lc"
+)
 _header_values = st.text(max_size=40)
 
 
