@@ -8,9 +8,10 @@ hygiene, and Hypothesis over ``receive_datagram`` (random, truncated, bit-flippe
 
 from __future__ import annotations
 
+import logging
 import os
 import random as stdlib_random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -423,13 +424,25 @@ def test_config_and_override_validation() -> None:
 # ─── logging ─────────────────────────────────────────────────────────────────────────────────────
 
 
-def test_debug_events_are_named_and_leak_nothing() -> None:
-    with structlog.testing.capture_logs() as logs:
-        conn, _relay = answered()
-        conn.receive_datagram(b"\xd0" * 40, RELAY, 9.0)
-        conn.send_media(b"\x00x")
-        conn.receive_datagram(peer_rtp(peer_srtp(), b"\x00y", 1), MEDIA, 9.0)
-        conn.receive_datagram(b"\x80" * 40, MEDIA, 9.0)
+@pytest.fixture
+def debug_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Capture structlog events at DEBUG whatever an earlier test configured, and restore it after."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
+
+
+def test_debug_events_are_named_and_leak_nothing(debug_logs: list[MutableMapping[str, Any]]) -> None:
+    logs = debug_logs
+    conn, _relay = answered()
+    conn.receive_datagram(b"\xd0" * 40, RELAY, 9.0)
+    conn.send_media(b"\x00x")
+    conn.receive_datagram(peer_rtp(peer_srtp(), b"\x00y", 1), MEDIA, 9.0)
+    conn.receive_datagram(b"\x80" * 40, MEDIA, 9.0)
     names = {entry["event"] for entry in logs}
     assert {
         "send",
@@ -447,6 +460,16 @@ def test_debug_events_are_named_and_leak_nothing() -> None:
         assert secret not in text
     assert "ufedcba98…" in text  # MIDs appear masked only
     assert not any(isinstance(v, bytes | bytearray) for entry in logs for v in entry.values())
+
+
+def test_debug_logging_is_skipped_when_debug_is_off() -> None:
+    """The hot path (media_send / media_recv / recv) checks one flag instead of building events."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        assert new_conn().debug_enabled is False
+    finally:
+        structlog.configure(**saved)
 
 
 # ─── Hypothesis: junk changes nothing ────────────────────────────────────────────────────────────

@@ -1,18 +1,21 @@
 """The sans-I/O PLANET call connection: bytes and time in; datagrams, timers and events out.
 
-State rules (one call, one connection; like h11's ``_state.py``, everything else follows from this table)::
+State rules (one call per connection; like h11's ``_state.py``, the rest follows from this table; the
+allowed transitions themselves are in :mod:`.call_state`)::
 
-    IDLE       --connect(now)-------------------------------------------------> CONNECTED  (keys, ids; nothing sent)
-    CONNECTED  --invite(to, now)----------------------------------------------> INVITING   (setup_req, bootstrap frame)
-    INVITING   --setup_rsp, result 0 and no rel_code---------------------------> RINGING    [SetupAccepted, PeerRinging]
-                 (16 pinhole probes + report, one keepalive, then one per interval; answer timer armed)
-    INVITING   --setup_rsp refused-------------------------------------------> CLOSED     [Failed(refused)]      no rel_req
-    INVITING   --timeout_ms without setup_rsp (setup re-sent at 1, 2, 4 s)-----> CLOSED     [Failed(setup_timeout)] rel_req
-    RINGING    --first conn_req (conn_rsp, then our info_req)------------------> ANSWERED   [PeerAnswered(media_ready)]
-    RINGING    --answer_timeout_ms without conn_req----------------------------> CLOSED     [Failed(no_answer)]     rel_req
-    INVITING, RINGING, ANSWERED --peer rel_req-----------------------------------> CLOSED     [CallReleased(by_peer=True)]
-    any but CLOSED --close(now)-------------------------------------------------> CLOSED     [CallReleased(by_peer=False)] rel_req
-    any but CLOSED --fail(reason, now)--------------------------------------------> CLOSED     [Failed(reason)]        rel_req
+    from        trigger                                          to         events / sent
+    IDLE        connect(now)                                     CONNECTED  keys and ids; nothing sent
+    CONNECTED   invite(to, now)                                  INVITING   setup_req (bootstrap frame)
+    INVITING    setup_rsp, result 0, no rel_code                 RINGING    SetupAccepted, PeerRinging;
+                                                                            16 probes + report, keepalive
+    INVITING    setup_rsp with a result or rel_code              CLOSED     Failed(refused); no rel_req
+    INVITING    timeout_ms (setup_req re-sent at 1, 2, 4 s)      CLOSED     Failed(setup_timeout); rel_req
+    RINGING     first conn_req                                   ANSWERED   PeerAnswered(media_ready);
+                                                                            conn_rsp, info_req
+    RINGING     answer_timeout_ms                                CLOSED     Failed(no_answer); rel_req
+    INVITING+   peer rel_req                                     CLOSED     CallReleased(by_peer=True)
+    not CLOSED  close(now)                                       CLOSED     CallReleased(by_peer=False); rel_req
+    not CLOSED  fail(reason, detail, now)                        CLOSED     Failed(reason); rel_req
 
 ``rel_req`` is sent only if setup_req went out and the peer has not released (or refused). In CLOSED nothing
 more is sent or accepted: a peer hang-up discards anything still queued, stops keepalives and media.
@@ -59,7 +62,7 @@ from linecall.protocol.planet.framing import (
     PeerHeaderState,
     is_rtp_like,
 )
-from linecall.protocol.planet.handlers import OneToOneHandler
+from linecall.protocol.planet.handlers import OneToOneHandler, RoleHandler
 from linecall.protocol.planet.mailbox import InboundMessage, Mailbox, MessageKind
 from linecall.protocol.planet.media_session import Address, MediaAccepted, MediaSession
 from linecall.protocol.planet.messages import (
@@ -158,7 +161,7 @@ class PlanetConnection:
         self._last_probe_id = 0
         self.log = _log.bind(role=self.role.value)
         self.debug_enabled = _debug_enabled(self.log)
-        self._handler = OneToOneHandler(self)
+        self._handler: RoleHandler = OneToOneHandler(self)
 
     # ── state ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -208,12 +211,7 @@ class PlanetConnection:
         if first_seq is None:
             first_seq = 1 + int.from_bytes(rnd(4), "big") % 1023  # linejs: 1..1023
         self.cid = o.cid or _uuid4(rnd)
-        self.src_chan_id = (
-            o.src_chan_id
-            if o.src_chan_id is not None
-            else c.draw_id_with_bits(rnd, *c.ONE_TO_ONE_CHAN_ID_BITS)
-        )
-        self.media_chan_id = self.src_chan_id  # 1:1: the media channel id is the cc channel id
+        self.src_chan_id, self.media_chan_id = self._handler.channel_ids()
         self.loc_nonce = (
             o.loc_nonce if o.loc_nonce is not None else c.draw_id_with_bits(rnd, *c.LOC_NONCE_BITS)
         )

@@ -17,7 +17,7 @@ Deliberate departures from linejs (planet-map §10.12):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from linecall.config.logging import mask_mid
 from linecall.protocol.planet import constants as c
@@ -59,6 +59,32 @@ if TYPE_CHECKING:
     from linecall.protocol.planet.messages_base import CcBody
 
 CONN_REQ_KIND = MessageKind(Channel.CC, c.CcTag.CONN_REQ)
+
+
+class RoleHandler(Protocol):
+    """What a call role gives the connection core (1:1 here; a group role implements the same five)."""
+
+    def channel_ids(self) -> tuple[int, int]:
+        """``(cc src_chan_id, media chan id)`` for this call, drawn at connect (or taken from overrides)."""
+        ...
+
+    def invite(self, to: str, now: float) -> None:
+        """Send the bootstrap request (setup_req / participate_req), arm the setup timers, enter INVITING."""
+        ...
+
+    def on_message(self, item: InboundMessage, now: float) -> None:
+        """Handle one authenticated, decoded inbound message (auto-replies: :func:`replies.answer_common`)."""
+        ...
+
+    def on_timer(self, name: TimerName, now: float) -> None:
+        """A role timer fired (everything but KEEPALIVE, which the core runs)."""
+        ...
+
+    def release_body(self) -> CcBody:
+        """The rel_req body this role hangs up with."""
+        ...
+
+
 DEFAULT_PAYLOAD_TYPE = 96
 
 
@@ -99,6 +125,14 @@ class OneToOneHandler:
     @property
     def local_media(self) -> LocalMediaMaterial | None:
         return self._local_media
+
+    def channel_ids(self) -> tuple[int, int]:
+        """1:1: a 29/30-bit cc channel id, and the media channel id is the same value (§4.5)."""
+        conn = self._conn
+        src = conn.overrides.src_chan_id
+        if src is None:
+            src = c.draw_id_with_bits(conn.random, *c.ONE_TO_ONE_CHAN_ID_BITS)
+        return src, src
 
     # ── invite ────────────────────────────────────────────────────────────────────────────────────
 
