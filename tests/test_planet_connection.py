@@ -32,8 +32,10 @@ from linecall.protocol.planet.events import (
     PeerRinging,
     SetupAccepted,
 )
+from linecall.protocol.planet.framing import FrameKind
 from linecall.protocol.planet.media_keys import MediaKeyMode
 from linecall.protocol.planet.options import PlanetConfig, PlanetConfigError, PlanetOverrides, SsrcPolicy
+from linecall.protocol.planet.proto import Writer
 from linecall.protocol.planet.route import GroupCallRoute
 from linecall.protocol.planet.timers import TimerName
 from linecall.protocol.rtp.srtp import SrtpReceiveSession
@@ -240,6 +242,20 @@ def test_the_peer_declining_while_ringing_ends_the_call() -> None:
     assert conn.datagrams_to_send() == [] and conn.get_timer() is None
     conn.close(3.0)
     assert conn.datagrams_to_send() == [] and events(conn) == []
+
+
+def test_a_hang_up_we_cannot_decode_still_ends_the_call() -> None:
+    """linejs keeps going on a rel_req of a newer shape; an authenticated cc rel_req ends the call anyway."""
+    conn, relay = answered()
+    bad_body = Writer().blob(2, b"\xff\xfe").getvalue()  # rel_phrase that is not UTF-8
+    body = m.UnknownCcBody(7, bad_body)
+    hdr = m.PlanetMsgHdr(user_id=PEER_MID, msg_id=0x2145, tran_id=bytes(16), tran_seq=1, loc_nonce=1)
+    chan = m.ChanHdr(relay.cid, 4097, conn.src_chan_id)
+    assert relay.codec is not None
+    frame = relay.codec.seal(m.PlanetMessage(hdr, body, chan).encode(), FrameKind.CONTROL)
+    conn.receive_datagram(frame, RELAY, 9.0)
+    assert events(conn) == [CallReleased(by_peer=True)]
+    assert conn.datagrams_to_send() == []
 
 
 # ─── answered ────────────────────────────────────────────────────────────────────────────────────

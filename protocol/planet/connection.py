@@ -81,7 +81,7 @@ from linecall.protocol.planet.messages import (
 )
 from linecall.protocol.planet.messages_base import CcBody, McBody, ScBody
 from linecall.protocol.planet.options import CallRole, PlanetConfig, PlanetConfigError, PlanetOverrides
-from linecall.protocol.planet.proto import read_fields
+from linecall.protocol.planet.proto import FieldSet, read_fields
 from linecall.protocol.planet.route import CallRoute, GroupCallRoute
 
 __all__ = ["Address", "CallState", "PlanetConnection", "PlanetStateError"]
@@ -99,6 +99,17 @@ def _debug_enabled(logger: Any) -> bool:
 
 def _uuid4(random: RandomSource) -> str:
     return str(uuid.UUID(bytes=random(16), version=4))
+
+
+def _is_cc_release(plaintext: bytes) -> bool:
+    """Whether an authenticated but undecodable planet_msg is, at least by its one-of tag, a cc rel_req."""
+    try:
+        cc = FieldSet.parse(plaintext).blob(c.Envelope.CC)
+        body = None if cc is None else FieldSet.parse(cc).blob(2)
+        members = [] if body is None else read_fields(body)
+    except PlanetError:
+        return False
+    return bool(members) and members[-1].number == c.CcTag.REL_REQ
 
 
 def _family(host: str) -> str:
@@ -262,6 +273,8 @@ class PlanetConnection:
         except PlanetError as exc:
             if self.debug_enabled:
                 self.log.debug("plain_shape", kind="undecodable", error=type(exc).__name__)
+            if _is_cc_release(result.plaintext):  # a hang-up in a shape we cannot read still ends the call
+                self.release_by_peer(RelReq())
             return
         kind = MessageKind.of(message)
         if self.debug_enabled:
