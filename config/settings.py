@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -121,6 +122,23 @@ class Settings(BaseSettings):
     line_call_opus_signal: OpusSignal = Field("music", description="Opus signal hint.")
     line_call_opus_vbr: bool = Field(False, description="Opus VBR.")
 
+    # --- HTTP endpoint and Audio Caller API -----------------------------------------------------------------
+    line_http_listen: str = Field(
+        "127.0.0.1:8080", description="host:port of /healthz, /metrics and the Audio Caller API."
+    )
+    line_api_key: SecretStr | None = Field(None, description="Audio Caller API key (Basic user name).")
+    line_api_key_file: Path | None = Field(None, description="File holding the API key.")
+    line_api_secret: SecretStr | None = Field(None, description="Audio Caller API secret (Basic password).")
+    line_api_secret_file: Path | None = Field(None, description="File holding the API secret.")
+    line_api_service_id: str = Field(
+        "linecall", min_length=1, max_length=128, description="The one service id requests must name."
+    )
+    line_api_status_callback_url: str | None = Field(None, description="Agent Call Status callback URL.")
+    line_api_event_callback_url: str | None = Field(None, description="1-to-1 Call Event callback URL.")
+    line_api_source_max_bytes: int = Field(
+        26_214_400, gt=0, description="Largest stored-source upload (bytes of WAV)."
+    )
+
     # --- logging -------------------------------------------------------------------------------------------
     log_level: LogLevel = Field("INFO", description="Log level.")
     log_format: LogFormat = Field("auto", description="auto (JSON unless on a TTY), json or console.")
@@ -195,6 +213,58 @@ class Settings(BaseSettings):
             raise ValueError("the file is empty; put the auth token in it")
         return path
 
+    @field_validator("line_api_key_file", "line_api_secret_file")
+    @classmethod
+    def _api_secret_file(cls, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read it ({exc.strerror or exc}); point it at a readable file that holds the value"
+            ) from None
+        if not text:
+            raise ValueError("the file is empty; put the API key or secret in it")
+        return path
+
+    @field_validator("line_http_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+            raise ValueError("write host:port, such as 127.0.0.1:8080 or [::1]:8080")
+        return value.strip()
+
+    @field_validator("line_api_status_callback_url", "line_api_event_callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("write an http:// or https:// URL, such as http://127.0.0.1:9000/status")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _api_credentials(self) -> Settings:
+        """API key and secret come together, each from the variable or its _FILE variant, not both."""
+        problems = [
+            f"{name.upper()} and {name.upper()}_FILE are both set; keep only one of them"
+            for name in ("line_api_key", "line_api_secret")
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None
+        ]
+        has_key = self.line_api_key is not None or self.line_api_key_file is not None
+        has_secret = self.line_api_secret is not None or self.line_api_secret_file is not None
+        if has_key != has_secret:
+            problems.append(
+                "LINE_API_KEY and LINE_API_SECRET (or their _FILE variants) must be set together; "
+                "set both to enable the Audio Caller API, or neither"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @model_validator(mode="wrap")
     @classmethod
     def _one_token_source(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
@@ -231,6 +301,14 @@ class Settings(BaseSettings):
         if self.line_auth_token_file is not None:
             return SecretStr(self.line_auth_token_file.read_text(encoding="utf-8").strip())
         return None
+
+    def api_key(self) -> SecretStr | None:
+        """LINE_API_KEY, or the contents of LINE_API_KEY_FILE."""
+        return _secret(self.line_api_key, self.line_api_key_file)
+
+    def api_secret(self) -> SecretStr | None:
+        """LINE_API_SECRET, or the contents of LINE_API_SECRET_FILE."""
+        return _secret(self.line_api_secret, self.line_api_secret_file)
 
     @property
     def auth_token_source(self) -> str:
@@ -273,6 +351,14 @@ class Settings(BaseSettings):
         return self.line_call_media_key_mode or DEFAULT_GROUP_MEDIA_KEY_MODE
 
 
+def _secret(value: SecretStr | None, path: Path | None) -> SecretStr | None:
+    if value is not None:
+        return SecretStr(value.get_secret_value().strip())
+    if path is not None:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    return None
+
+
 def _as_details(error: Any) -> InitErrorDetails:
     """Rebuild an error for ``ValidationError.from_exception_data`` (custom messages kept as they were)."""
     if error.get("type") == "value_error":
@@ -301,7 +387,11 @@ def _describe(error: Any) -> str:
     if not error.get("loc"):
         return message  # model-level checks name their variables themselves
     value = error.get("input")
-    shown = "" if name in {"LINE_AUTH_TOKEN"} or isinstance(value, dict) else f"={value}"
+    shown = (
+        ""
+        if name in {"LINE_AUTH_TOKEN", "LINE_API_KEY", "LINE_API_SECRET"} or isinstance(value, dict)
+        else f"={value}"
+    )
     kind = error.get("type", "")
     if kind == "literal_error":
         message = f"{message.replace('Input should be', 'must be')}"
