@@ -64,6 +64,69 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_mid, key_id)
     );
     """,
+    # 3: Audio Caller API (bot/api/): stored sources (WAV files under <storage dir>/sources/, metadata here),
+    # every call request with its state transitions, and every callback with each delivery attempt.
+    """
+    CREATE TABLE api_sources (
+        content_id    TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        file_name     TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        sha256        TEXT NOT NULL,
+        duration_s    REAL NOT NULL,
+        sample_rate   INTEGER NOT NULL,
+        channels      INTEGER NOT NULL,
+        sample_format TEXT NOT NULL,
+        created_at    REAL NOT NULL
+    );
+    CREATE TABLE api_calls (
+        sid             TEXT PRIMARY KEY,
+        created_at      REAL NOT NULL,
+        request         TEXT NOT NULL,
+        to_user_id      TEXT NOT NULL,
+        status_url      TEXT,
+        event_url       TEXT,
+        state           TEXT NOT NULL,
+        result          TEXT,
+        fail_reason     TEXT,
+        setup_time      REAL,
+        start_time      REAL,
+        end_time        REAL,
+        terminate       INTEGER,
+        rel_code        INTEGER,
+        rel_code_str    TEXT,
+        packets_sent    INTEGER,
+        detail          TEXT
+    );
+    CREATE INDEX api_calls_state ON api_calls(state);
+    CREATE TABLE api_call_states (
+        sid    TEXT NOT NULL REFERENCES api_calls(sid),
+        state  TEXT NOT NULL,
+        at     REAL NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX api_call_states_sid ON api_call_states(sid);
+    CREATE TABLE api_callbacks (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        sid        TEXT NOT NULL REFERENCES api_calls(sid),
+        kind       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_at    REAL NOT NULL,
+        created_at REAL NOT NULL,
+        done_at    REAL
+    );
+    CREATE INDEX api_callbacks_pending ON api_callbacks(state, next_at);
+    CREATE TABLE api_callback_attempts (
+        callback_id INTEGER NOT NULL REFERENCES api_callbacks(id),
+        at          REAL NOT NULL,
+        http_status INTEGER,
+        error       TEXT,
+        elapsed_ms  REAL NOT NULL
+    );
+    CREATE INDEX api_callback_attempts_id ON api_callback_attempts(callback_id);
+    """,
 ]
 
 
