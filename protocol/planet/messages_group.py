@@ -22,6 +22,7 @@ from linecall.protocol.planet.messages_base import (
 )
 from linecall.protocol.planet.messages_mc import McDataReq, StrmSpec, native_strm_spec, wrap_data_session
 from linecall.protocol.planet.proto import Kind, ProtoMessage, Writer, pb, pb_repeated
+from linecall.protocol.rtp.group import GroupSsrcPlan as RtpGroupSsrcPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,62 +180,38 @@ class BridgeInfo(ProtoMessage):
 # ─── group SSRC plan and data session (§6.5) ─────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
-class GroupSsrcPlan:
-    """The six SSRCs of a group call, all offsets from one random base whose low byte is clear."""
+def group_strm_spec(plan: RtpGroupSsrcPlan) -> StrmSpec:
+    """The group StrmSpec: the 1:1 shape with ``plan``'s SSRCs and a 1200 kbps initial bandwidth."""
+    return native_strm_spec(
+        rx_audio=plan.rx_audio,
+        rx_video=plan.rx_video,
+        rx_data=plan.rx_data,
+        tx_audio=plan.tx_audio,
+        tx_video=plan.tx_video,
+        bw_init_kbps=1200,
+    )
 
-    base: int
+
+@dataclass(frozen=True, slots=True)
+class GroupSsrcPlan(RtpGroupSsrcPlan):
+    """The SSRC plan of :mod:`linecall.protocol.rtp.group` (one definition of the offsets), with the
+    names this module has always offered. Any plan, this class or its base, works everywhere."""
 
     @classmethod
     def from_random_u32(cls, value: int) -> GroupSsrcPlan:
-        """base = value with its low byte cleared, or 0x100 if that leaves 0."""
+        """base = value with its low byte cleared, or 0x100 if that leaves 0 (= ``from_u32``)."""
         base = value & 0xFFFFFF00
         return cls(base or 0x100)
 
-    def _at(self, offset: int) -> int:
-        return (self.base + offset) & 0xFFFFFFFF
-
-    @property
-    def rx_audio(self) -> int:
-        return self._at(0x79)
-
-    @property
-    def tx_audio(self) -> int:
-        return self._at(0x7D)
-
-    @property
-    def rx_video(self) -> int:
-        return self._at(0xD9)
-
-    @property
-    def tx_video(self) -> int:
-        return self._at(0xDD)
-
-    @property
-    def rx_data(self) -> int:
-        return self._at(0xA9)
-
-    @property
-    def tx_data(self) -> int:
-        return self._at(0xAD)
-
     def strm_spec(self) -> StrmSpec:
-        """The group StrmSpec: the 1:1 shape with these SSRCs and a 1200 kbps initial bandwidth."""
-        return native_strm_spec(
-            rx_audio=self.rx_audio,
-            rx_video=self.rx_video,
-            rx_data=self.rx_data,
-            tx_audio=self.tx_audio,
-            tx_video=self.tx_video,
-            bw_init_kbps=1200,
-        )
+        return group_strm_spec(self)
 
 
-def group_data_session_req(plan: GroupSsrcPlan) -> McDataReq:
+def group_data_session_req(plan: RtpGroupSsrcPlan) -> McDataReq:
     """The group data-session request (mc data_req, msg_id 0x3189): ``{0, 0, dispatch 2, wrapped spec}``."""
     return McDataReq(
         src_type=0,
         dst_type=0,
         dispatch_id=c.GROUP_DATA_SESSION_DISPATCH_ID,
-        data=wrap_data_session(plan.strm_spec().encode()),
+        data=wrap_data_session(group_strm_spec(plan).encode()),
     )
