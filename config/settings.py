@@ -12,6 +12,7 @@ wrong with its value and how to fix it; the CLI prints them and exits 2 instead 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -122,6 +123,16 @@ class Settings(BaseSettings):
     line_call_opus_signal: OpusSignal = Field("music", description="Opus signal hint.")
     line_call_opus_vbr: bool = Field(False, description="Opus VBR.")
 
+    # --- daemon: which commands are dialled, who may call, how many at once ----------------------------------
+    line_call_max_command_age_s: int = Field(
+        120, ge=1, description="A command older than this (by its createdTime) is not dialled."
+    )
+    line_call_max_concurrent: int = Field(16, ge=1, description="Calls live at once, across triggers.")
+    line_call_rate_per_minute: int = Field(3, ge=0, description="!call per sender per minute; 0 = no limit.")
+    line_call_allowed_mids: str | None = Field(
+        None, description="Comma-separated user MIDs allowed to use !call; unset = everyone."
+    )
+
     # --- HTTP endpoint and Audio Caller API -----------------------------------------------------------------
     line_http_listen: str = Field(
         "127.0.0.1:8080", description="host:port of /healthz, /metrics and the Audio Caller API."
@@ -196,6 +207,21 @@ class Settings(BaseSettings):
             isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
         ):
             raise ValueError('must be a JSON object of strings, such as {"devname": "Pixel 8"}')
+        return value
+
+    @field_validator("line_call_allowed_mids")
+    @classmethod
+    def _allowed_mids(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = [item for item in _split_mids(value) if not _USER_MID.fullmatch(item)]
+        if bad:
+            raise ValueError(
+                f"{bad[0][:12]!r} is not a LINE user MID (u followed by 32 hex digits); "
+                "list user MIDs separated by commas, or leave it empty to let everyone call"
+            )
+        if not _split_mids(value):
+            return None
         return value
 
     @field_validator("line_auth_token_file")
@@ -349,6 +375,18 @@ class Settings(BaseSettings):
     @property
     def media_key_mode_group(self) -> MediaKeyMode:
         return self.line_call_media_key_mode or DEFAULT_GROUP_MEDIA_KEY_MODE
+
+    @property
+    def allowed_mids(self) -> frozenset[str]:
+        """LINE_CALL_ALLOWED_MIDS as a set; empty means everyone may use the chat command."""
+        return frozenset(_split_mids(self.line_call_allowed_mids or ""))
+
+
+_USER_MID = re.compile(r"u[0-9a-f]{32}")
+
+
+def _split_mids(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _secret(value: SecretStr | None, path: Path | None) -> SecretStr | None:
