@@ -88,6 +88,17 @@ def mask_secrets(
     return event_dict
 
 
+class _CurrentStdoutFactory:
+    """Print to whatever ``sys.stdout`` is when a logger is made, not to the one seen at configure time.
+
+    Test runners and daemons that redirect stdout replace the object; holding on to the old one would
+    write into a closed file.
+    """
+
+    def __call__(self, *_args: Any) -> structlog.PrintLogger:
+        return structlog.PrintLogger(file=sys.stdout)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog (and stdlib logging underneath) once: JSON lines off a TTY, console on one."""
     out = stream if stream is not None else sys.stdout
@@ -108,7 +119,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.PrintLoggerFactory(file=out)
+        if stream is not None
+        else _CurrentStdoutFactory(),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, force=True)

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+
+from linecall.config.logging import mask_secrets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VECTORS_DIR = Path(os.environ.get("LINECALL_VECTORS", REPO_ROOT.parent / "shared" / "vectors"))
@@ -25,3 +28,30 @@ def load_vectors(name: str) -> Any:
 def vectors() -> Any:
     """``vectors("planet_kdf.json")`` returns the parsed file, or skips when the folder is absent."""
     return load_vectors
+
+
+@pytest.fixture(autouse=True)
+def quiet_masked_logging() -> Any:
+    """Every test starts from the same logging: INFO and above, masked, printed to the current stdout.
+
+    A test that calls ``configure_logging`` (the CLI does) must not leak its level or its stream into the
+    next test, and hot paths guarded by "is DEBUG on?" stay off unless a test turns DEBUG on itself.
+    """
+    import logging
+    import sys
+
+    def configure() -> None:
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                mask_secrets,
+                structlog.processors.KeyValueRenderer(),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=lambda *_args: structlog.PrintLogger(file=sys.stdout),
+            cache_logger_on_first_use=False,
+        )
+
+    configure()
+    yield
+    configure()
