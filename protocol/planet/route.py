@@ -10,8 +10,6 @@ A route counts as a group route iff it has ``token`` and no ``toMid`` (:func:`pa
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Mapping
@@ -19,7 +17,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from linecall.protocol.planet.errors import PlanetError
+from linecall.protocol.planet.crypto import decode_mpkey as crypto_decode_mpkey
+from linecall.protocol.planet.errors import PlanetCryptoError, PlanetError
 
 MPKEY_LEN = 33
 
@@ -52,16 +51,15 @@ def first_address(value: str | None) -> str:
 
 
 def decode_mpkey(b64: str) -> bytes:
-    """``mpkey`` → the relay's 33-byte SEC1 compressed P-256 public key (first byte 0x02/0x03)."""
+    """``mpkey`` → the relay's 33-byte SEC1 compressed P-256 public key (first byte 0x02/0x03).
+
+    The decoding rules live in :func:`linecall.protocol.planet.crypto.decode_mpkey` (checked against
+    linejs's vectors); here a bad key is reported as a route problem.
+    """
     try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise RouteError("commParam.mpkey is not valid base64") from exc
-    if len(raw) != MPKEY_LEN:
-        raise RouteError(f"commParam.mpkey must decode to {MPKEY_LEN} bytes, got {len(raw)}")
-    if raw[0] not in (0x02, 0x03):
-        raise RouteError("commParam.mpkey is not a compressed P-256 point")
-    return raw
+        return crypto_decode_mpkey(b64)
+    except PlanetCryptoError as exc:
+        raise RouteError(f"commParam.mpkey is unusable: {exc}") from None
 
 
 def mpkey_from_comm_param(comm_param: str) -> bytes:
