@@ -76,8 +76,9 @@ from linecall.protocol.talk.structs import (
     SyncResponse,
 )
 from linecall.protocol.thrift import values as tv
+from linecall.protocol.thrift.codec import encode_message
 from linecall.protocol.thrift.errors import ErrorCode, TalkException, ThriftError
-from linecall.protocol.thrift.values import Protocol, Struct, TList, TType
+from linecall.protocol.thrift.values import MessageType, Protocol, Struct, TList, TMessage, TType
 
 __all__ = [
     "ApplicationError",
@@ -206,11 +207,11 @@ class RecordedRequest:
 class ExtraMethod:
     """A method served by a plug-in module (e.g. ``tests/sim/legy_e2ee.py``), registered in
     :attr:`LegyServer.extra_methods` under its name. ``handle`` gets the recorded request and returns the
-    success struct (None for a void method) or an :class:`HttpError` to answer with, or raises
-    TalkException. ``needs_token=False`` serves callers without an accepted token (the login paths)."""
+    success value (result field 0: a struct, list or map; None for a void method) or an :class:`HttpError`
+    to answer with, or raises TalkException. ``needs_token=False`` serves callers without an accepted token (the login paths)."""
 
     paths: frozenset[str]
-    handle: Callable[[RecordedRequest], Awaitable[Struct | HttpError | None]]
+    handle: Callable[[RecordedRequest], Awaitable[tv.Value | HttpError | None]]
     needs_token: bool = True
 
 
@@ -615,7 +616,8 @@ class LegyServer:
                 answer = await extra.handle(self.requests[-1])
                 if isinstance(answer, HttpError):
                     return self._wrap(key, _Reply(answer.status, answer.body, reply_headers))
-                thrift = service.encode_reply(method, answer, protocol)
+                result = Struct() if answer is None else Struct({0: answer})
+                thrift = encode_message(protocol, TMessage(method, MessageType.REPLY, 0, result))
             elif fault is None or isinstance(fault, ResetMidBody):
                 thrift = await self._dispatch(method, call.body, token, protocol)
             elif isinstance(fault, RaiseTalk):
