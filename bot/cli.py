@@ -13,6 +13,7 @@ from pathlib import Path
 
 from linecall import __version__
 from linecall.bot.group_url_cli import add_group_url_commands
+from linecall.bot.login_cli import add_login_commands
 from linecall.config.logging import configure_logging
 from linecall.config.settings import Settings, SettingsError, load_settings
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("wav", nargs="?", type=Path, help="WAV to check (overrides LINE_CALL_WAV)")
     check.set_defaults(handler=_cmd_check)
     add_group_url_commands(sub)
+    add_login_commands(sub)
     return parser
 
 
