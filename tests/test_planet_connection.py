@@ -433,8 +433,10 @@ def test_config_and_override_validation() -> None:
     group = GroupCallRoute.from_json(
         {"token": "t", "voipAddress": "192.0.2.1", "voipUdpPort": 1, "commParam": make_route().comm_param}
     )
-    with pytest.raises(PlanetConfigError):
-        PlanetConnection(group, LOCAL_MID, random=os.urandom)
+    conn = PlanetConnection(group, LOCAL_MID, random=os.urandom)  # a group route gives the group role
+    conn.connect(0.0)
+    with pytest.raises(PlanetStateError):
+        conn.invite("u" + "1" * 32, 0.0)  # groups join with join_group()
 
 
 # ─── logging ─────────────────────────────────────────────────────────────────────────────────────

@@ -14,16 +14,16 @@ from linecall.protocol.planet.errors import PlanetError
 class CallState(enum.Enum):
     IDLE = "idle"  # constructed
     CONNECTED = "connected"  # keys and ids made; nothing sent
-    INVITING = "inviting"  # setup_req (or participate_req) sent, no reply yet
-    RINGING = "ringing"  # setup accepted, the callee's phone rings
-    ANSWERED = "answered"  # in the call: media may flow
+    INVITING = "inviting"  # setup_req (or participate_req) sent, no (final) reply yet
+    RINGING = "ringing"  # setup accepted, the callee's phone rings (1:1 only)
+    ANSWERED = "answered"  # in the call (1:1 answered, group joined): media may flow
     CLOSED = "closed"  # terminal: hung up, released by the peer, refused or failed
 
 
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     CallState.IDLE: frozenset({CallState.CONNECTED, CallState.CLOSED}),
     CallState.CONNECTED: frozenset({CallState.INVITING, CallState.CLOSED}),
-    CallState.INVITING: frozenset({CallState.RINGING, CallState.CLOSED}),
+    CallState.INVITING: frozenset({CallState.RINGING, CallState.ANSWERED, CallState.CLOSED}),  # group: joined
     CallState.RINGING: frozenset({CallState.ANSWERED, CallState.CLOSED}),
     CallState.ANSWERED: frozenset({CallState.CLOSED}),
     CallState.CLOSED: frozenset(),

@@ -17,6 +17,13 @@ allowed transitions themselves are in :mod:`.call_state`)::
     not CLOSED  close(now)                                       CLOSED     CallReleased(by_peer=False); rel_req
     not CLOSED  fail(reason, detail, now)                        CLOSED     Failed(reason); rel_req
 
+    group role (a GroupCallRoute; :mod:`.handlers_group`):
+    CONNECTED   join_group(room_id, now)                         INVITING   participate_req (bootstrap frame)
+    INVITING    provisional participate_rsp                      INVITING   (data session if configured)
+    INVITING    final participate_rsp, result 0, no rel_code     ANSWERED   GroupJoined(media_ready); data_req,
+                                                                            16 probes + report, keepalive
+    INVITING    final participate_rsp with a result or rel_code  CLOSED     Failed(refused, code, rel_code)
+
 ``rel_req`` is sent only if setup_req went out and the peer has not released (or refused). In CLOSED nothing
 more is sent or accepted: a peer hang-up discards anything still queued, stops keepalives and media.
 
@@ -32,7 +39,7 @@ configured, and the destination moves only after one authenticates); everything 
 decodable authenticated header, its session id follows every such header that carries one
 (:class:`PeerHeaderState`).
 
-The 1:1 flow lives in :mod:`.handlers` (a group role will sit beside it); the replies every role gives are in
+The 1:1 flow lives in :mod:`.handlers`, the group flow in :mod:`.handlers_group`; the replies every role gives are in
 :mod:`.replies`. Randomness (``random``), the wall clock (keepalive stamps, probe ids) and time (``now``, the
 driver's monotonic clock in seconds) are injected, and :class:`PlanetOverrides` replaces named draws, so a
 transcript replays byte for byte.
@@ -62,7 +69,9 @@ from linecall.protocol.planet.framing import (
     PeerHeaderState,
     is_rtp_like,
 )
+from linecall.protocol.planet.group_media import GroupMediaSession
 from linecall.protocol.planet.handlers import OneToOneHandler, RoleHandler
+from linecall.protocol.planet.handlers_group import GroupHandler
 from linecall.protocol.planet.mailbox import InboundMessage, Mailbox, MessageKind
 from linecall.protocol.planet.media_session import Address, MediaAccepted, MediaSession
 from linecall.protocol.planet.messages import (
@@ -133,26 +142,22 @@ class PlanetConnection:
         overrides: PlanetOverrides | None = None,
         wall_clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        if isinstance(route, GroupCallRoute):
-            raise PlanetConfigError(
-                "group routes need the group role, which this connection does not have yet"
-            )
         if not local_mid:
             raise PlanetConfigError("local_mid is required")
-        self.route = route
+        self.route: CallRoute | GroupCallRoute = route
         self.local_mid = local_mid
         self.config = config or PlanetConfig()
         self.overrides = overrides or PlanetOverrides()
         self.random = random
         self.wall_clock_ns = wall_clock_ns
-        self.role = CallRole.ONE_TO_ONE
+        self.role = CallRole.GROUP if isinstance(route, GroupCallRoute) else CallRole.ONE_TO_ONE
         relay = route.relay_endpoint(self.config.prefer_ipv6)
         self.relay: Address = (relay.host, relay.port)
         self.user_agent: UserAgent = self.config.user_agent or default_user_agent(self.config.device_info)
         self.timers = Timers()
         self.mailbox = Mailbox(self.config.mailbox_limit)
         self.peer_header = PeerHeaderState()
-        self.media: MediaSession | None = None
+        self.media: MediaSession | GroupMediaSession | None = None
         self.setup_sent = False
         self.released_by_peer = False
         self.outcome: CallReleased | Failed | None = None
@@ -172,7 +177,9 @@ class PlanetConnection:
         self._last_probe_id = 0
         self.log = _log.bind(role=self.role.value)
         self.debug_enabled = _debug_enabled(self.log)
-        self._handler: RoleHandler = OneToOneHandler(self)
+        self._handler: RoleHandler = (
+            GroupHandler(self) if self.role is CallRole.GROUP else OneToOneHandler(self)
+        )
 
     # ── state ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -193,6 +200,11 @@ class PlanetConnection:
     @property
     def next_tran_seq(self) -> int:
         return self._tran_seq
+
+    @property
+    def role_handler(self) -> RoleHandler:
+        """The role's own state (a :class:`GroupHandler`: SSRC plan, bridge info, the mixer's answer)."""
+        return self._handler
 
     @property
     def keepalive_interval(self) -> float | None:
@@ -244,7 +256,19 @@ class PlanetConnection:
             raise PlanetStateError(f"invite() in state {self._state.value}")
         if not to:
             raise PlanetConfigError("invite() needs the callee's MID")
+        if self.role is not CallRole.ONE_TO_ONE:
+            raise PlanetStateError("a group route joins with join_group(room_id, now), not invite()")
         self._handler.invite(to, now)
+
+    def join_group(self, room_id: str, now: float) -> None:
+        """Join (or start) the group call of chat ``room_id`` (a group route): send participate_req."""
+        if self._state is not CallState.CONNECTED:
+            raise PlanetStateError(f"join_group() in state {self._state.value}")
+        if not room_id:
+            raise PlanetConfigError("join_group() needs the chat's MID")
+        if self.role is not CallRole.GROUP:
+            raise PlanetStateError("a 1:1 route calls with invite(to, now), not join_group()")
+        self._handler.invite(room_id, now)
 
     def receive_datagram(self, data: bytes, addr: Address | None, now: float) -> None:
         """Feed one datagram from the socket; junk is ignored and leaves the state untouched."""
@@ -307,16 +331,26 @@ class PlanetConnection:
         return self._events.popleft() if self._events else None
 
     def send_media(self, payload: bytes, timestamp_step: int | None = None) -> None:
-        """Queue one SRTP packet carrying ``payload`` (prefix byte included) to the media destination."""
+        """Queue one SRTP packet carrying ``payload`` (prefix byte included) to the media destination.
+
+        Group calls step 1920 by default and may queue the data-channel packet and RTCP feedback after it."""
         if self._state is CallState.CLOSED:
             raise PlanetStateError("the call has ended")
         media = self.media
         if media is None:
             raise PlanetStateError("media is not established (no usable answer yet)")
-        wire = media.protect(payload, timestamp_step)
-        self._outgoing.append((wire, media.destination))
+        if isinstance(media, GroupMediaSession):
+            wires = [out.wire for out in media.protect_all(payload, timestamp_step)]
+        else:
+            wires = [media.protect(payload, timestamp_step)]
+        self._outgoing.extend((wire, media.destination) for wire in wires)
         if self.debug_enabled:
-            self.log.debug("media_send", bytes=len(wire), seq=(media.sender.next_seq - 1) & 0xFFFF)
+            self.log.debug(
+                "media_send",
+                bytes=len(wires[0]),
+                seq=(media.sender.next_seq - 1) & 0xFFFF,
+                datagrams=len(wires),
+            )
 
     def close(self, now: float) -> None:
         """Hang up: rel_req if a setup went out and the peer has not released; idempotent."""
@@ -431,7 +465,7 @@ class PlanetConnection:
         stamp = ns if self.config.keepalive_timestamp_ns else ns // 1_000_000
         self.send_message(KeepaliveReq(timestamp=stamp, is_p2p=False), None)
 
-    def install_media(self, media: MediaSession, *, source: str) -> None:
+    def install_media(self, media: MediaSession | GroupMediaSession, *, source: str) -> None:
         """Adopt a configured media session and log media_configured (no keys, no address)."""
         self.media = media
         host, port = media.destination

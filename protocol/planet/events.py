@@ -19,11 +19,12 @@ class FailureReason(enum.StrEnum):
     """Why a call ended without either side hanging up normally."""
 
     SETUP_TIMEOUT = "setup_timeout"
-    """No setup_rsp within ``timeout_ms`` although setup_req was re-sent (relay unreachable, wrong mpkey)."""
+    """No setup_rsp (group: no final participate_rsp) within ``timeout_ms`` although the request was re-sent
+    (relay unreachable, wrong mpkey)."""
     NO_ANSWER = "no_answer"
     """The relay accepted the setup but the callee did not answer within ``answer_timeout_ms``."""
     REFUSED = "refused"
-    """setup_rsp carried a non-zero ``result`` or a ``rel_code``: LINE refused the call."""
+    """setup_rsp / participate_rsp carried a non-zero ``result`` or a ``rel_code``: LINE refused the call."""
     MEDIA_KEYS = "media_keys"
     """The answer carried no media key material usable in the configured key mode."""
     TRANSPORT = "transport"
@@ -63,6 +64,23 @@ class PeerAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupJoined:
+    """The mixer accepted our participate_req (a final participate_rsp with a zero result and no rel_code).
+
+    ``media_ready`` says SRTP keys are set from the mixer's answer (``send_media`` works);
+    ``keepalive_interval`` is participate_rsp's ``alive_rpt_interval`` in seconds; ``role``,
+    ``join_ts`` (Unix ms) and ``max_call_time`` (seconds) are the relay's, for information.
+    """
+
+    media_ready: bool
+    media_key_mode: str | None = None
+    keepalive_interval: float | None = None
+    role: str | None = None
+    join_ts: int | None = None
+    max_call_time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MediaReceived:
     """One authenticated, decrypted RTP packet from the peer. ``payload`` still has LINE's prefix byte(s)."""
 
@@ -84,14 +102,16 @@ class CallReleased:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The call failed; ``code`` is the relay's result/rel_code when it gave one, ``detail`` says what to do."""
+    """The call failed; ``code`` is the relay's result (else its rel_code) when it gave one, ``detail`` says
+    what to do. ``rel_code`` is the refusal's rel_code by itself (set for group refusals)."""
 
     reason: FailureReason
     code: int | None = None
     detail: str = ""
+    rel_code: int | None = None
 
 
-Event = SetupAccepted | PeerRinging | PeerAnswered | MediaReceived | CallReleased | Failed
+Event = SetupAccepted | PeerRinging | PeerAnswered | GroupJoined | MediaReceived | CallReleased | Failed
 """Everything ``PlanetConnection.next_event()`` can return."""
 
 TERMINAL_EVENTS: tuple[type[CallReleased], type[Failed]] = (CallReleased, Failed)

@@ -51,6 +51,7 @@ from linecall.protocol.planet.messages import (
 )
 from linecall.protocol.planet.options import SsrcPolicy
 from linecall.protocol.planet.replies import answer_common, cc_reply_chan
+from linecall.protocol.planet.route import CallRoute
 from linecall.protocol.planet.timers import TimerName
 from linecall.protocol.rtp.sender import draw_first_seq
 
@@ -139,6 +140,8 @@ class OneToOneHandler:
     def invite(self, to: str, now: float) -> None:
         conn = self._conn
         route = conn.route
+        if not isinstance(route, CallRoute):  # the core picks the role from the route: cannot happen
+            raise PlanetError("the 1:1 role needs a CallRoute")
         self._callee = to
         local = conn.overrides.local_media or LocalMediaMaterial.generate(conn.random)
         self._local_media = local

@@ -1,8 +1,9 @@
 """Configuration of a PLANET call (:class:`PlanetConfig`) and named material overrides (:class:`PlanetOverrides`).
 
-``PlanetConfig`` holds the knobs a deployment turns (timeouts, key mode, user agent, IPv6); its defaults are
+``PlanetConfig`` holds the knobs a deployment turns (timeouts, key modes, user agent, IPv6); its defaults are
 linejs's option defaults (planet-map §7.5) except the 1:1 key mode, which defaults to what native clients use
-(``audio-reverse-stage``, §5.4), and the setup retransmissions linejs lacks (§10.12).
+(``audio-reverse-stage``, §5.4), and the setup retransmissions linejs lacks (§10.12). Each role has its own
+key-mode field, so one config (or the default one) is right for a 1:1 call and for a group call alike.
 
 ``PlanetOverrides`` replaces individual random draws BY NAME (the transport key pair, the bootstrap seed, the
 call id, each message's tran_id ...), so a test can replay a linejs transcript byte for byte without having
@@ -17,7 +18,12 @@ from dataclasses import dataclass, field
 
 from linecall.protocol.planet.crypto import P256KeyPair
 from linecall.protocol.planet.errors import PlanetError
-from linecall.protocol.planet.media_keys import DEFAULT_ONE_TO_ONE_MODE, LocalMediaMaterial, MediaKeyMode
+from linecall.protocol.planet.media_keys import (
+    DEFAULT_GROUP_MODE,
+    DEFAULT_ONE_TO_ONE_MODE,
+    LocalMediaMaterial,
+    MediaKeyMode,
+)
 from linecall.protocol.planet.messages_base import UserAgent
 
 
@@ -26,7 +32,10 @@ class PlanetConfigError(PlanetError, ValueError):
 
 
 class CallRole(enum.Enum):
-    """Which flow a connection runs. Only 1:1 exists so far; a group role will sit beside it."""
+    """Which flow a connection runs: a 1:1 call (``invite``) or a group call (``join_group``).
+
+    The route decides: a :class:`~.route.CallRoute` gives ONE_TO_ONE, a :class:`~.route.GroupCallRoute` GROUP.
+    """
 
     ONE_TO_ONE = "one_to_one"
     GROUP = "group"
@@ -53,6 +62,12 @@ class PlanetConfig:
     answer_timeout_ms: int = 60_000
     """How long the callee may ring before the call fails with ``no_answer`` (LINE_CALL_ANSWER_TIMEOUT_MS)."""
     media_key_mode: MediaKeyMode = DEFAULT_ONE_TO_ONE_MODE
+    """Key mode of 1:1 calls (LINE_CALL_MEDIA_KEY_MODE; group calls use ``group_media_key_mode``)."""
+    group_media_key_mode: MediaKeyMode = DEFAULT_GROUP_MODE
+    """Key mode of group calls. ``auto`` means the group default here: a mixer answer carries only a secret,
+    so linejs's auto (which starts from the ECDH mode ``current``) could never configure group media."""
+    group_data_session_after_provisional: bool = False
+    """Open the group data session on a provisional participate_rsp already (linejs's option, default off)."""
     device_info: str | None = None
     """user agent ``app_release_info`` (``ANDROID\\t<LINE version>\\tAndroid OS\\t16``); None = linejs's default."""
     user_agent: UserAgent | None = None
@@ -60,7 +75,7 @@ class PlanetConfig:
     device_id: str | None = None
     """setup_req ``dev_id``; None = base64 of 32 random bytes per call, as linejs does."""
     rtp_timestamp_step: int = 960
-    """Default RTP timestamp step per ``send_media`` (960 = 20 ms at 48 kHz)."""
+    """Default RTP timestamp step per 1:1 ``send_media`` (960 = 20 ms at 48 kHz); group audio steps 1920."""
     prefer_ipv6: bool = False
     """Use the route's IPv6 relay address when it has one."""
     keepalive_interval_ms: int | None = None
@@ -110,6 +125,12 @@ class PlanetOverrides:
     local_media: LocalMediaMaterial | None = None
     rtp_first_seq: int | None = None
     rtp_ssrc: int | None = None
+    media_chan_id: int | None = None
+    """Group: our media channel id (1:1 uses ``src_chan_id`` for both)."""
+    group_ssrc_base: int | None = None
+    """Group: the SSRC plan's base (low byte clear), drawn when the data session is opened."""
+    group_data_timestamp_start: int | None = None
+    """Group: the data channel's first RTP timestamp (before its first step of 0)."""
 
     def __post_init__(self) -> None:
         if self.bootstrap_seed is not None and len(self.bootstrap_seed) != 16:
@@ -122,5 +143,13 @@ class PlanetOverrides:
             raise PlanetConfigError("rtp_first_seq must be a uint16")
         if self.rtp_ssrc is not None and not 0 <= self.rtp_ssrc <= 0xFFFF_FFFF:
             raise PlanetConfigError("rtp_ssrc must be a uint32")
+        if self.group_ssrc_base is not None and (
+            not 0 < self.group_ssrc_base <= 0xFFFF_FFFF or self.group_ssrc_base & 0xFF
+        ):
+            raise PlanetConfigError("group_ssrc_base must be a non-zero uint32 with a clear low byte")
+        for name in ("media_chan_id", "group_data_timestamp_start"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 0xFFFF_FFFF:
+                raise PlanetConfigError(f"{name} must be a uint32")
         if any(len(tran_id) != 16 for tran_id in self.tran_ids.values()):
             raise PlanetConfigError("every tran_id must be 16 bytes")
