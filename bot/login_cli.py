@@ -103,6 +103,9 @@ def add_login_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "session and the account's Letter Sealing key in LINE_STORAGE_FILE.",
     )
     login.add_argument("--again", action="store_true", help="scan a new code even if a session is stored")
+    login.add_argument(
+        "--invert-qr", action="store_true", help="draw the QR code inverted (if your phone cannot read it)"
+    )
     login.set_defaults(handler=_cmd_login)
 
     keys = subparsers.add_parser("keys", help="Letter Sealing keys in LINE_STORAGE_FILE")
@@ -199,7 +202,7 @@ async def run_login(
     stored = load_login_session(store)
     if stored is not None and not again and (ring.has_own_keys() or not require_key):
         StoreKeyring(store, stored.mid)  # the session and the keys must belong together
-        log.info("login.resumed", mid=stored.mid)
+        log.info("login.resumed", mid=mask_mid(stored.mid))
         return LoginReport(stored, True, tuple(ring.own_key_ids()), ring.current_key_id)
     builder = _builder(settings, gateway, random)
     own_http = http is None
@@ -249,7 +252,7 @@ def _store_outcome(store: Store, outcome: QrLoginOutcome, now: float) -> LoginRe
     save_login_session(store, session)
     if outcome.certificate:
         save_login_certificate(store, outcome.certificate)
-    log.info("login.stored", mid=outcome.mid, has_key=outcome.keys is not None)
+    log.info("login.stored", mid=mask_mid(outcome.mid), has_key=outcome.keys is not None)
     return LoginReport(session, False, tuple(ring.own_key_ids()), ring.current_key_id, outcome.key_problem)
 
 
@@ -282,7 +285,8 @@ def _login_main(args: argparse.Namespace, settings: Settings, out: TextIO, err: 
             file=err,
         )
     try:
-        report = trio.run(lambda: run_login(settings, store, TerminalLoginUI(out), again=bool(args.again)))
+        ui = TerminalLoginUI(out, invert=bool(getattr(args, "invert_qr", False)))
+        report = trio.run(lambda: run_login(settings, store, ui, again=bool(args.again)))
     except ForeignAccountKeys as exc:
         print(f"linecall: {exc}", file=err)
         return EXIT_CONFIG

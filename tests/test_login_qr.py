@@ -118,6 +118,27 @@ def test_reply_parsers_raise_only_thrift_errors(data: bytes) -> None:
             call.parse(data)
 
 
+_TOKEN = svc.TokenV3IssueResult("access", "refresh", 3600, "ls", 1_700_000_000)
+_VALID_LOGIN_REPLY = encode_reply(
+    "qrCodeLoginV2ForSecure",
+    svc.QrLoginResult(
+        "PEM", _TOKEN, "u" + "1" * 32, {"e2eeInfo": '{"keyId": "5"}'}, {"keyId": "5"}
+    ).to_thrift(),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_truncated_or_bit_flipped_login_replies_raise_only_thrift_errors(data: st.DataObject) -> None:
+    body = bytearray(_VALID_LOGIN_REPLY)
+    for index in data.draw(st.lists(st.integers(0, len(body) - 1), max_size=4)):
+        body[index] ^= data.draw(st.integers(1, 255))
+    cut = data.draw(st.integers(0, len(body)))
+    call = svc.qr_code_login_v2_for_secure(SID, "n", system_name="s", model_name="m")
+    with contextlib.suppress(ThriftError):
+        call.parse(bytes(body[:cut]))
+
+
 # --- every qr_login vector case through the whole flow ------------------------------------------------------
 
 
