@@ -3,6 +3,7 @@
     async with open_planet_call(route, local_mid, config) as call:
         await call.invite(peer_mid)          # SetupAccepted, or PlanetCallFailed(setup_timeout / refused)
         await call.wait_answer()             # PeerAnswered with media, or PlanetCallFailed / PlanetCallReleased
+        # a group route instead: await call.join_group(chat_mid) -> GroupJoined, or PlanetCallFailed
         await call.send(b"\\x00" + opus, 960)
         async for payload in call.received:  # the peer's audio; ends when the call ends
             ...
@@ -24,34 +25,23 @@ from typing import TypeVar
 import trio
 
 from linecall.protocol.planet import events as ev
+from linecall.protocol.planet.call_errors import (
+    PlanetCallError,
+    PlanetCallFailed,
+    PlanetCallReleased,
+    error_for,
+)
 from linecall.protocol.planet.call_state import CallState
 from linecall.protocol.planet.connection import Address, PlanetConnection
-from linecall.protocol.planet.errors import PlanetError
 from linecall.protocol.planet.options import PlanetConfig, PlanetOverrides
 from linecall.protocol.planet.route import CallRoute, GroupCallRoute
 
-E = TypeVar("E", ev.SetupAccepted, ev.PeerAnswered)
+E = TypeVar("E", ev.SetupAccepted, ev.PeerAnswered, ev.GroupJoined)
+J = TypeVar("J", ev.PeerAnswered, ev.GroupJoined)  # the events that say whether media keys are usable
 _HANGUP_GRACE_S = 1.0  # how long a shielded hang-up may take on exit
 
 
-class PlanetCallError(PlanetError):
-    """The call ended before what was awaited happened; ``event`` says how."""
-
-    def __init__(self, event: ev.CallReleased | ev.Failed) -> None:
-        super().__init__(f"{type(event).__name__}: {event}")
-        self.event = event
-
-
-class PlanetCallFailed(PlanetCallError):
-    """The call failed: ``event`` is a :class:`Failed` (reason: setup_timeout, no_answer, refused ...)."""
-
-
-class PlanetCallReleased(PlanetCallError):
-    """Somebody hung up: ``event`` is a :class:`CallReleased` (``by_peer``, ``rel_code``)."""
-
-
-def _error(outcome: ev.CallReleased | ev.Failed) -> PlanetCallError:
-    return PlanetCallFailed(outcome) if isinstance(outcome, ev.Failed) else PlanetCallReleased(outcome)
+__all__ = ["PlanetCall", "PlanetCallError", "PlanetCallFailed", "PlanetCallReleased", "open_planet_call"]
 
 
 class PlanetCall:
@@ -83,18 +73,26 @@ class PlanetCall:
 
     async def wait_answer(self) -> ev.PeerAnswered:
         """Wait for the callee to pick up; an answer without usable media keys fails the call."""
-        answered = await self._wait_for(ev.PeerAnswered)
-        if not answered.media_ready:
+        return await self._with_media(await self._wait_for(ev.PeerAnswered))
+
+    async def join_group(self, room_id: str) -> ev.GroupJoined:
+        """Join chat ``room_id``'s group call (a group route); returns once joined with media keys."""
+        self.connection.join_group(room_id, trio.current_time())
+        await self._flush()
+        return await self._with_media(await self._wait_for(ev.GroupJoined))
+
+    async def _with_media(self, event: J) -> J:
+        if not event.media_ready:
             detail = "the answer has no media keys usable in the configured key mode"
             self.connection.fail(ev.FailureReason.MEDIA_KEYS, detail, trio.current_time())
             await self._flush()
-            raise _error(self.outcome or ev.Failed(ev.FailureReason.MEDIA_KEYS, None, detail))
-        return answered
+            raise error_for(self.outcome or ev.Failed(ev.FailureReason.MEDIA_KEYS, None, detail))
+        return event
 
     async def send(self, payload: bytes, timestamp_step: int | None = None) -> None:
         """Send one RTP payload (LINE prefix included); raises PlanetCallError once the call has ended."""
         if self.outcome is not None:
-            raise _error(self.outcome)
+            raise error_for(self.outcome)
         self.connection.send_media(payload, timestamp_step)
         await self._flush()
 
@@ -108,7 +106,7 @@ class PlanetCall:
                 if isinstance(event, kind):
                     return event
             if self.outcome is not None:
-                raise _error(self.outcome)
+                raise error_for(self.outcome)
             await self._changed.wait()
 
     async def _flush(self) -> None:
