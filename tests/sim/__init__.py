@@ -1,6 +1,5 @@
-"""Loopback simulators of LINE's side of a call, for tests and (later) the product's simulator.
+"""Aliases of the loopback simulators, which now live in the product as ``linecall.bot.simulator``.
 
-Each module is one simulated service (the PLANET relay and answering peer in ``planet_relay``, the
-Talk legy server in ``legy``). None depends on pytest, so they can be imported from scripts and
-promoted into ``bot/simulator/`` as they are.
+``tests.sim.<module>`` is the same module object as ``linecall.bot.simulator.<module>``; new simulator code
+belongs in ``bot/simulator/``.
 """
