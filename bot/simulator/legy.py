@@ -301,6 +301,7 @@ class LegyServer:
         auth_failure: Fault | None = None,
         call_service_denied_devices: frozenset[str] = frozenset({"ANDROIDSECONDARY"}),
         full_sync_from_zero: bool = False,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         self.mid = mid
         self.display_name = display_name
@@ -310,6 +311,8 @@ class LegyServer:
         self.auth_failure: Fault = auth_failure or RaiseTalk(ErrorCode.AUTHENTICATION_FAILED, "invalid token")
         self.call_service_denied_devices = call_service_denied_devices
         self.full_sync_from_zero = full_sync_from_zero
+        #: Unix seconds for createdTime; None keeps the fixed 2023 timestamps older tests compare against.
+        self.wall_clock = wall_clock
         self.port = 0
         # tokens
         self._tokens: dict[str, _Token] = {}
@@ -421,7 +424,7 @@ class LegyServer:
         revision = next(self._revisions)
         op = Operation(
             revision=revision,
-            created_time=1_700_000_000_000 + revision,
+            created_time=self._created_ms(1_700_000_000_000 + revision),
             type=op_type,
             req_seq=0,
             param1=param1,
@@ -445,15 +448,18 @@ class LegyServer:
         related_message_id: str | None = None,
         chunks: tuple[bytes, ...] | None = None,
         content_metadata: Mapping[str, str] | None = None,
+        created_time: int | None = None,
     ) -> Operation:
-        """Append a message operation; ``to`` defaults to this account (a 1:1 message to us)."""
+        """Append a message operation; ``to`` defaults to this account (a 1:1 message to us).
+
+        ``created_time`` (Unix ms) defaults to now on :attr:`wall_clock`, or the fixed test timestamp."""
         target = to or self.mid
         message = Message(
             from_=sender,
             to=target,
             to_type=to_type if to_type is not None else mid_type_of(target),
             id=message_id or str(next(self._message_ids)),
-            created_time=1_700_000_000_000,
+            created_time=created_time if created_time is not None else self._created_ms(1_700_000_000_000),
             text=text,
             content_type=0,
             content_metadata=dict(content_metadata or {}),
@@ -461,6 +467,9 @@ class LegyServer:
             related_message_id=related_message_id,
         )
         return self.push_operation(op_type, message=message)
+
+    def _created_ms(self, fixed: int) -> int:
+        return fixed if self.wall_clock is None else int(self.wall_clock() * 1000)
 
     def push_raw_operation(self, op: Struct) -> int:
         """Append an arbitrary operation struct (e.g. one that does not fit the schema); returns its
@@ -727,7 +736,7 @@ class LegyServer:
             to=sent.to,
             to_type=mid_type_of(sent.to),
             id=str(next(self._message_ids)),
-            created_time=1_700_000_000_000,
+            created_time=self._created_ms(1_700_000_000_000),
             text=sent.text,
             content_type=sent.content_type,
             content_metadata=sent.content_metadata,

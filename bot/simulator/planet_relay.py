@@ -131,6 +131,10 @@ class PlanetRelay:
                 return matches[count - 1]
             await self._changed.wait()
 
+    async def wait_changed(self) -> None:
+        """Wait until the relay has handled its next datagram or timer (then look at :attr:`core` again)."""
+        await self._changed.wait()
+
     # ── the loop ─────────────────────────────────────────────────────────────────────────────────
 
     async def serve(self) -> None:
