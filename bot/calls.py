@@ -55,6 +55,7 @@ __all__ = [
     "GroupRouteSource",
     "Pause",
     "Play",
+    "RingingHook",
     "RouteSource",
     "Step",
     "clip_steps",

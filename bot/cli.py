@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from linecall import __version__
+from linecall.bot.call_cli import add_call_command
+from linecall.bot.demo import add_demo_command
 from linecall.bot.group_url_cli import add_group_url_commands
 from linecall.bot.login_cli import add_login_commands
 from linecall.config.logging import configure_logging
@@ -25,11 +27,9 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    print(
-        "linecall: the daemon is not built yet (`linecall run` arrives with the daemon issue).",
-        file=sys.stderr,
-    )
-    return EXIT_FAILED
+    from linecall.bot.daemon import main_run
+
+    return main_run(settings, args.wav)
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("wav", nargs="?", type=Path, help="WAV to check (overrides LINE_CALL_WAV)")
     check.set_defaults(handler=_cmd_check)
     add_group_url_commands(sub)
+    add_call_command(sub)
+    add_demo_command(sub)
     add_login_commands(sub)
     return parser
 

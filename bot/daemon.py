@@ -36,13 +36,18 @@ import structlog
 import trio
 from starlette.routing import BaseRoute
 
-from linecall.bot.admission import CallGate, Refusal
+from linecall.bot.admission import CallGate
+from linecall.bot.api import placer as api_placer
+from linecall.bot.api.app import ApiConfig, AudioCallerApi
 from linecall.bot.call_events import CallEventHub
 from linecall.bot.calls import (
     CallEnd,
     CallHooks,
     CallOptions,
     CallOutcome,
+    Pause,
+    Play,
+    RingingHook,
     Step,
     clip_steps,
     place_one_to_one_call,
@@ -73,9 +78,13 @@ __all__ = [
     "EXIT_TOKEN",
     "NO_CREDENTIALS",
     "Daemon",
+    "DaemonCallPlacer",
     "DaemonOptions",
     "RouteFactory",
+    "StartupError",
     "main_run",
+    "open_session",
+    "open_store",
     "run_daemon",
 ]
 
@@ -115,8 +124,8 @@ class DaemonOptions:
     wall_clock: Callable[[], float] = field(default=time.time)
 
 
-class _StartupError(Exception):
-    """Start-up cannot go on: ``message`` is printed and logged, ``status`` is the exit status."""
+class StartupError(Exception):
+    """Start-up cannot go on: the message is printed and logged, ``status`` is the exit status."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -124,7 +133,7 @@ class _StartupError(Exception):
 
 
 def _fail(message: str, status: int) -> NoReturn:
-    raise _StartupError(message, status)
+    raise StartupError(message, status)
 
 
 # --- credentials -------------------------------------------------------------------------------------------
@@ -171,7 +180,8 @@ async def _credentials(settings: Settings, store: Store, interactive: bool) -> T
     return _session_login(settings, report.session)
 
 
-async def _login(settings: Settings, store: Store, options: DaemonOptions) -> Session:
+async def open_session(settings: Settings, store: Store, options: DaemonOptions) -> Session:
+    """Find credentials and log in (see the module docstring); raises :class:`StartupError`."""
     interactive = options.interactive if options.interactive is not None else sys.stdin.isatty()
     params = await _credentials(settings, store, interactive)
     try:
@@ -230,6 +240,7 @@ class Daemon:
         self.steps: tuple[Step, ...] = clip_steps(clip, settings.line_call_repeat_count)
         self.keys = KeyService(session.client, StoreKeyring(store, session.mid), self_mid=session.mid)
         self.dispatcher: Dispatcher | None = None
+        self.api: AudioCallerApi | None = None
         self.http_urls: list[str] = []
         self.exit_code = EXIT_OK
         self.stopping = False
@@ -280,7 +291,16 @@ class Daemon:
     async def _serve(self) -> None:
         with self._root:
             async with trio.open_nursery() as services:
-                app = build_app(self.health, self.metrics, routes=self._routes())
+                api = AudioCallerApi(
+                    ApiConfig.from_settings(self.settings),
+                    store=self.store,
+                    gate=self.gate,
+                    placer=DaemonCallPlacer(self),
+                    wall_clock=self.options.wall_clock,
+                )
+                self.api = api
+                await api.run(services)
+                app = build_app(self.health, self.metrics, routes=[*api.routes(), *self._routes()])
                 self.http_urls = await services.start(serve_http, app, self.settings.line_http_listen)
                 log.info("daemon.http_listening", urls=self.http_urls)
                 async with trio.open_nursery() as calls:
@@ -303,6 +323,8 @@ class Daemon:
                     await self._listen(self.dispatcher)
                     if self.gate.live_count:
                         log.info("daemon.waiting_for_calls", live_calls=self.gate.live_count)
+                while self.gate.live_count:  # API calls run in the services nursery: let them end too
+                    await trio.sleep(0.05)
                 services.cancel_scope.cancel()
         if self._root.cancelled_caught or self.stopping:
             log.info("daemon.stopped")
@@ -344,43 +366,57 @@ class Daemon:
         finally:
             self.health.listener_running = False
 
-    # -- calls from other triggers (the Audio Caller API, tests)
+
+class DaemonCallPlacer:
+    """The Audio Caller API's :class:`~linecall.bot.api.placer.CallPlacer`, backed by the 1:1 call worker.
+
+    The API admits calls through the daemon's :class:`~linecall.bot.admission.CallGate` itself, so this
+    only translates: after the answer wait ``play_wait_s``, play the sources in order, the whole sequence
+    ``play_count`` times, hold (LINE_CALL_HOLD_MS), hang up; the worker's outcome in the API's words.
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
 
     async def place_call(
         self,
-        callee: str,
-        steps: Sequence[Step],
-        *,
-        hooks: CallHooks | None = None,
-        trigger: str = "api",
-        hold_s: float | None = None,
-    ) -> CallOutcome | Refusal:
-        """Place one 1:1 call under the daemon's admission rules (one call per callee, the global cap).
-
-        Returns the gate's :class:`~linecall.bot.admission.Refusal` when the call may not start now.
-        """
-        granted = self.gate.try_acquire(callee, trigger=trigger)
-        if isinstance(granted, Refusal):
-            return granted
-        with self.gate.held(granted):
-            return await place_one_to_one_call(
-                self.session.client,
-                self.mid,
-                callee,
-                steps,
-                self.call_options,
-                hold_s=hold_s,
-                hooks=hooks,
-                metrics=self.metrics,
-                trigger=trigger,
-                wall_clock=self.options.wall_clock,
-            )
+        callee_mid: str,
+        sources: Sequence[Clip],
+        play_count: int,
+        play_wait_s: float,
+        on_ringing: RingingHook | None,
+    ) -> api_placer.CallOutcome:
+        daemon = self._daemon
+        steps: list[Step] = [Pause(play_wait_s)] if play_wait_s > 0 else []
+        for _ in range(max(1, play_count)):
+            steps.extend(Play(clip) for clip in sources)
+        outcome = await place_one_to_one_call(
+            daemon.session.client,
+            daemon.mid,
+            callee_mid,
+            steps,
+            daemon.call_options,
+            hooks=CallHooks(on_ringing=on_ringing),
+            metrics=daemon.metrics,
+            trigger="api",
+            wall_clock=daemon.options.wall_clock,
+        )
+        return api_placer.CallOutcome(
+            kind=api_placer.EndKind(outcome.end.value),
+            ended_at=outcome.ended_at,
+            setup_at=outcome.setup_at,
+            answered_at=outcome.answered_at,
+            packets_sent=outcome.packets_sent,
+            code=outcome.code,
+            detail=outcome.detail,
+        )
 
 
 # --- entry points ------------------------------------------------------------------------------------------
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store(settings: Settings) -> Store:
+    """The storage file (or memory, with a warning); raises :class:`StartupError`."""
     try:
         store = Store.open(settings.line_storage_file)
     except StoreError as exc:
@@ -406,13 +442,13 @@ async def run_daemon(
     """
     options = options or DaemonOptions()
     try:
-        store = _open_store(settings)
-    except _StartupError as exc:
-        return _report(exc)
+        store = open_store(settings)
+    except StartupError as exc:
+        return report_startup_error(exc)
     try:
         clip = await load_configured_clip_async(settings, options.wav)
         log.info("daemon.clip", duration_s=round(clip.duration_s, 3), frames=clip.one_to_one_frames)
-        session = await _login(settings, store, options)
+        session = await open_session(settings, store, options)
         try:
             try:
                 daemon = Daemon(settings, store, session, clip, options)
@@ -427,9 +463,9 @@ async def run_daemon(
             with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_GRACE_S):
                 await session.aclose()
     except ClipLoadError as exc:
-        return _report(_StartupError(str(exc), EXIT_CONFIG))
-    except _StartupError as exc:
-        return _report(exc)
+        return report_startup_error(StartupError(str(exc), EXIT_CONFIG))
+    except StartupError as exc:
+        return report_startup_error(exc)
     finally:
         store.close()
 
@@ -439,7 +475,8 @@ async def _report_started(daemon: Daemon, task_status: trio.TaskStatus[Daemon]) 
     task_status.started(daemon)
 
 
-def _report(exc: _StartupError) -> int:
+def report_startup_error(exc: StartupError) -> int:
+    """Log and print why start-up stopped; returns the exit status."""
     log.error("daemon.cannot_start", problem=str(exc), status=exc.status)
     print(f"linecall: {exc}", file=sys.stderr)
     return exc.status
