@@ -137,13 +137,16 @@ class Receiver:
 
     status: Callable[[httpx.Request], int] = lambda _request: 200
     down: bool = False
+    delay_s: float = 0.0
     seen: list[httpx.Request] = field(default_factory=list)
     arrived: trio.Event = field(default_factory=trio.Event)
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    async def handler(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
         self.arrived.set()
         self.arrived = trio.Event()
+        if self.delay_s:
+            await trio.sleep(self.delay_s)
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
         return httpx.Response(self.status(request))

@@ -24,6 +24,7 @@ import httpx
 import structlog
 import trio
 
+from linecall.bot.api.errors import short_sid
 from linecall.bot.api.outcomes import Release
 from linecall.bot.store import Store
 from linecall.config.logging import mask_text
@@ -304,7 +305,7 @@ class CallbackSender:
         log_fn = log.info if state is CallbackState.DELIVERED else log.warning
         log_fn(
             event,
-            sid=due.sid,
+            sid=short_sid(due.sid),
             kind=due.kind,
             host=mask_text(host),
             attempt=attempts,

@@ -30,7 +30,7 @@ from linecall.bot.api.callbacks import (
     status_query,
     with_query,
 )
-from linecall.bot.api.errors import ApiError, bad_request, from_validation
+from linecall.bot.api.errors import ApiError, bad_request, from_validation, short_sid
 from linecall.bot.api.history import CallEnd, CallHistory, CallRecord, CallState
 from linecall.bot.api.models import LINE_USER_MID, CallRequest
 from linecall.bot.api.outcomes import DAEMON_RESTART, fail_reason_for, release_for
@@ -138,7 +138,7 @@ class CallService:
             raise
         log.info(
             "api.call.accepted",
-            sid=accepted.sid,
+            sid=short_sid(accepted.sid),
             callee=mask_mid(to_user_id),
             sources=len(clips),
             play_count=request.stored_source.play_count,
@@ -188,7 +188,7 @@ class CallService:
                     on_ringing,
                 )
             except Exception as exc:
-                log.exception("api.call.worker_error", sid=call.sid, error=type(exc).__name__)
+                log.exception("api.call.worker_error", sid=short_sid(call.sid), error=type(exc).__name__)
                 outcome = CallOutcome(EndKind.NETWORK_ERROR, self._wall(), detail=type(exc).__name__)
             except BaseException:
                 # The daemon is stopping: record the end and queue its callbacks (sent at the next start).
@@ -204,7 +204,7 @@ class CallService:
             )
         self.history.ringing(sid, self._wall(), callbacks)
         self.sender.wake()
-        log.info("api.call.ringing", sid=sid)
+        log.info("api.call.ringing", sid=short_sid(sid))
 
     def _end(self, sid: str, outcome: CallOutcome, *, rang: bool) -> None:
         record = self.history.record(sid)
@@ -235,7 +235,7 @@ class CallService:
         self.sender.wake()
         log.info(
             "api.call.ended",
-            sid=sid,
+            sid=short_sid(sid),
             outcome=str(outcome.kind),
             rel_code_str=release.rel_code_str,
             terminate=release.terminate,
@@ -280,7 +280,7 @@ class CallService:
             )
             callbacks = self._end_callbacks(record, end, fail_reason)
             self.history.finish(record.sid, end, fail_reason=fail_reason, callbacks=callbacks, now=now)
-            log.warning("api.call.restart_ended", sid=record.sid, state=str(record.state))
+            log.warning("api.call.restart_ended", sid=short_sid(record.sid), state=str(record.state))
         if unfinished:
             self.sender.wake()
         return len(unfinished)

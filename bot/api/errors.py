@@ -58,6 +58,11 @@ def bad_request(field: str, message: str) -> ApiError:
     return ApiError(400, f"{field}: {message}", field=field)
 
 
+def short_sid(sid: str) -> str:
+    """A sid's first 8 hex digits for logs (the whole UUID would be masked as a long token)."""
+    return sid[:8]
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
