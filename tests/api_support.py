@@ -97,6 +97,7 @@ class FakePlacer:
 
     wall: Callable[[], float]
     scripts: list[Script] = field(default_factory=list)
+    by_callee: dict[str, Script] = field(default_factory=dict)
     default: Script = field(default_factory=Script)
     calls: list[Placed] = field(default_factory=list)
     started: trio.Event = field(default_factory=trio.Event)
@@ -109,7 +110,9 @@ class FakePlacer:
         play_wait_s: float,
         on_ringing: RingingHook | None,
     ) -> CallOutcome:
-        script = self.scripts.pop(0) if self.scripts else self.default
+        script = self.by_callee.pop(callee_mid, None) or (
+            self.scripts.pop(0) if self.scripts else self.default
+        )
         self.calls.append(Placed(callee_mid, tuple(sources), play_count, play_wait_s))
         self.started.set()
         setup = self.wall()
@@ -230,11 +233,11 @@ async def harness(
     source_max_bytes: int = 2_000_000,
     frozen_rate_clock: bool = False,
 ) -> AsyncIterator[Harness]:
-    """A running API (in-memory store and no sources dir when ``tmp_path`` is None)."""
+    """A running API; sources under ``tmp_path`` (no sources dir, so uploads are off, when it is None)."""
     now = [0.0]
     own_store = store is None
     if store is None:
-        store = Store.open(tmp_path / "linecall.sqlite3" if tmp_path is not None else None)
+        store = Store.open(None)  # tests that restart pass a file-backed store themselves
 
     def wall() -> float:
         return EPOCH + trio.current_time()

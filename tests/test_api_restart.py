@@ -26,8 +26,8 @@ from tests.api_support import (
 
 async def _start_queued_and_live(h: Harness) -> tuple[str, str, str]:
     cid = await h.upload()
-    h.placer.scripts.append(Script(ring=False, hold=trio.Event()))  # stays QUEUED (dialling, not yet ringing)
-    h.placer.scripts.append(Script(ring=True, hold=trio.Event()))  # live: WAITANSWER
+    h.placer.by_callee[CALLEE] = Script(ring=False, hold=trio.Event())  # stays QUEUED (dialling, not ringing)
+    h.placer.by_callee[OTHER_CALLEE] = Script(ring=True, hold=trio.Event())  # live: WAITANSWER
     queued = (await h.call(call_body([cid], appSvrData="q"))).json()["data"]["sid"]
     live = (await h.call(call_body([cid], appSvrData="l"), callee=OTHER_CALLEE)).json()["data"]["sid"]
     while (await h.history(queued))["state"] != "QUEUED" or (await h.history(live))["state"] != "WAITANSWER":
