@@ -1,8 +1,8 @@
 """``linecall run``: the long-running daemon. One root nursery owns everything it does.
 
     root scope (cancelled by SIGTERM / SIGINT)
-    └── services nursery: the HTTP listener (/healthz, /metrics, the API's routes)
-        └── call nursery: the Talk listener (inline) and every call worker it starts
+    └── services nursery: the HTTP listener (/healthz, /metrics, the Audio Caller API and its calls)
+        └── call nursery: the Talk listener (inline) and every chat-triggered call worker
 
 Start-up, in order, each failure a sentence and an exit status rather than a traceback: open the storage
 (a warning when it is in memory), load and encode the clip, find credentials (LINE_AUTH_TOKEN, else
@@ -17,6 +17,8 @@ Ways out:
   within 2 s. A second signal exits at once.
 * A revoked token (the listener raises ReloginRequired): the log names the variable to fix, /healthz turns
   503 with that reason, no new commands are read, live calls play to their end, exit 3.
+* The listener failing for any other reason (a bug, a broken storage file): logged, /healthz 503, live calls
+  finish, exit 1.
 * Bad settings, clip or storage: exit 2; LINE unreachable at login: exit 1.
 """
 
@@ -363,6 +365,10 @@ class Daemon:
                 live_calls=self.gate.live_count,
                 note="live calls play to their end, then linecall exits with status 3",
             )
+        except Exception as exc:  # a bug or a broken storage file: stop reading, let live calls end, exit 1
+            self.health.fatal = f"the Talk listener stopped ({type(exc).__name__}); see the log"
+            self.exit_code = EXIT_FAILED
+            log.exception("daemon.listener_crashed", live_calls=self.gate.live_count)
         finally:
             self.health.listener_running = False
 
