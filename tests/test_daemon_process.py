@@ -190,3 +190,46 @@ def test_linecall_demo_exits_0(clean_env: Path, group: bool) -> None:
     assert "streaming [" in out and "100%" in out
     assert "audio_match against the source" in out and "(pass" in out
     assert heard.stat().st_size > 48_000  # about a second of 16-bit audio
+
+
+def test_linecall_demo_serve_prints_the_callee_and_url_and_stops_on_ctrl_c(clean_env: Path) -> None:
+    import re
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        linecall("demo", "--serve"),
+        env=child_env(clean_env, LINE_HTTP_LISTEN="127.0.0.1:0"),
+        cwd=clean_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert process.stdout is not None
+        while not any("Audio Caller API" in line for line in lines):
+            line = process.stdout.readline()
+            assert line, "".join(lines) + (process.stderr.read() if process.stderr else "")
+            lines.append(line)
+        text = "".join(lines)
+        assert ALICE_MID in text and "Audio Caller API: POST http://127.0.0.1:" in text
+        match = re.search(r"HTTP: (http://127\.0\.0\.1:\d+)/healthz", text)
+        assert match is not None
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"{match.group(1)}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the demo's daemon never turned healthy"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
