@@ -336,3 +336,20 @@ async def test_revoked_token_lets_the_live_call_finish_then_exits_3(clean_env: P
     assert daemon_done == 3
     assert call.media_packets == 75 and call.core.state is CallState.RELEASED_BY_CLIENT
     assert audio_match(pcm, call.heard_pcm()) >= 0.9
+
+
+async def test_calls_beyond_the_global_cap_are_politely_refused(clean_env: Path) -> None:
+    wav, _pcm = noise_wav(clean_env)
+    with trio.fail_after(20):
+        async with running_line_simulator() as sim:
+            sim.peer_script = PeerScript(answer=False)  # the first call rings and holds its slot
+            settings = daemon_settings(sim, wav, line_call_max_concurrent=1, line_call_answer_timeout_ms=800)
+            async with running_daemon(settings):
+                sim.say("!call")
+                await sim.wait_call()
+                sim.say("!call", sender=BOB_MID)
+                await sim.wait_reply(Refusal.CAPACITY.reply, chat=BOB_MID)
+                await sim.wait_reply("no answer", chat=ALICE_MID)
+                sim.say("!call", sender=BOB_MID)  # the slot is free again
+                await sim.wait_call(1)
+    assert [r.to for r in sim.legy.call_route_requests] == [ALICE_MID, BOB_MID]
