@@ -301,6 +301,7 @@ async def test_restart_mid_stream_does_not_handle_the_command_again(clean_env: P
                 while call.media_packets < 10:  # mid-stream
                     await call.relay.wait_changed()
             # stopped like SIGTERM: the call hung up on the way out
+            await call.wait_for("cc/rel_req")
             assert call.core.state is CallState.RELEASED_BY_CLIENT and call.media_packets < 100
             sim.say("!call", sender=BOB_MID)  # arrives while the daemon is down
             async with running_daemon(settings) as second:
