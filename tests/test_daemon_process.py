@@ -152,6 +152,8 @@ async def test_linecall_call_places_one_call_and_exits_0(clean_env: Path, group:
                 out,
             )
             call = sim.calls[0]
+            while not call.released_by_client:  # the relay may not have read our rel_req yet
+                await call.relay.wait_changed()
     text = out.getvalue()
     assert status == 0, text
     assert ("starting group call" in text) if group else ("ringing" in text and "answered" in text)
