@@ -127,3 +127,22 @@ def test_open_mode_warns_once() -> None:
         ("api.open", "warning"),
         ("api.off", "warning"),
     ]
+
+
+async def test_openapi_document_is_served_without_credentials(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        response = await h.client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert "/tas/v2/agt_call/audio_caller/{to-serviceId}/{to-userId}" in document["paths"]
+    stored = document["components"]["schemas"]["StoredSourceInfo"]["properties"]
+    assert (
+        stored["playCount"]["minimum"],
+        stored["playCount"]["maximum"],
+        stored["playCount"]["default"],
+    ) == (1, 3, 2)
+    assert (stored["playWaitTime"]["minimum"], stored["playWaitTime"]["maximum"]) == (1000, 4000)
+    assert stored["storedAudioSources"]["maxItems"] == 5
+    body = document["components"]["schemas"]["CallRequest"]["properties"]
+    assert body["appSvrData"]["x-maxUtf8Bytes"] == 4095 and body["callStartMessage"]["x-maxUtf8Bytes"] == 199

@@ -11,6 +11,7 @@ Routes (all behind Basic auth and the 100/s rate limit):
 * ``GET /tas/v2/agt_call/{sid}``: the call's history (an extension of ours).
 * ``POST /v1/sources``, ``GET /v1/sources``, ``GET|DELETE /v1/sources/{contentId}``: stored sources (ours;
   Planet's Console does this for Planet).
+* ``GET /v1/openapi.json``: the OpenAPI document (no credentials needed).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from linecall.bot.api.callbacks import CallbackSender, RetryPolicy
 from linecall.bot.api.calls import MAX_BODY_BYTES, CallService
 from linecall.bot.api.errors import ApiError, enveloped, success
 from linecall.bot.api.history import CallHistory
+from linecall.bot.api.openapi import openapi_document
 from linecall.bot.api.placer import CallPlacer
 from linecall.bot.api.ratelimit import DEFAULT_RATE_PER_S, RateLimiter
 from linecall.bot.api.sources import SourceLibrary
@@ -111,6 +113,7 @@ class AudioCallerApi:
             store, config.sources_dir, config.clip_params, config.source_max_bytes, wall_clock=wall_clock
         )
         self.sender = CallbackSender(store, retry or RetryPolicy(), wall_clock, http_client)
+        self._openapi_document = openapi_document()
         self.calls = CallService(
             history=self.history,
             library=self.library,
@@ -144,6 +147,7 @@ class AudioCallerApi:
             Route("/tas/v2/agt_call/{sid}", enveloped(self._get_call), methods=["GET"]),
             Route("/v1/sources", enveloped(self._sources), methods=["GET", "POST"]),
             Route("/v1/sources/{content_id}", enveloped(self._source), methods=["GET", "DELETE"]),
+            Route("/v1/openapi.json", enveloped(self._openapi), methods=["GET"]),
         ]
 
     # --- handlers -----------------------------------------------------------------------------------------
@@ -159,6 +163,10 @@ class AudioCallerApi:
             request.path_params["to_service_id"], request.path_params["to_user_id"], body
         )
         return success({"sid": sid})
+
+    async def _openapi(self, _request: Request) -> Response:
+        self.limiter.check()
+        return JSONResponse(self._openapi_document)
 
     async def _get_call(self, request: Request) -> Response:
         self._guard(request)

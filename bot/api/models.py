@@ -119,6 +119,15 @@ def _callback_url(value: str) -> str:
     return value
 
 
+def _bytes(limit: int) -> dict[str, Any]:
+    """Schema note for a UTF-8 byte limit (JSON Schema's maxLength counts characters)."""
+    return {"x-maxUtf8Bytes": limit}
+
+
+def _range(low: int, high: int) -> dict[str, Any]:
+    return {"minimum": low, "maximum": high}
+
+
 Identifier = Annotated[StrictStr, utf8_bytes(1, ID_MAX_BYTES)]
 ContentId = Annotated[StrictStr, AfterValidator(_content_id)]
 CallbackUrl = Annotated[StrictStr, AfterValidator(_callback_url)]
@@ -132,25 +141,25 @@ class _Model(BaseModel):
 class RequestContext(_Model):
     """Who asks: the caller's user id and service id (both required)."""
 
-    user_id: Identifier = Field(alias="userId")
-    service_id: Identifier = Field(alias="serviceId")
+    user_id: Identifier = Field(alias="userId", json_schema_extra=_bytes(ID_MAX_BYTES))
+    service_id: Identifier = Field(alias="serviceId", json_schema_extra=_bytes(ID_MAX_BYTES))
 
 
 class StoredAudioSource(_Model):
-    content_id: ContentId = Field(alias="contentId")
+    content_id: ContentId = Field(alias="contentId", json_schema_extra={"pattern": "^[0-9a-fA-F]{12}$"})
 
 
 class StoredSourceInfo(_Model):
     """What to play: 1 to 5 sources in order, the whole sequence ``play_count`` times."""
 
     stored_audio_sources: Annotated[list[StoredAudioSource], BeforeValidator(_source_list)] = Field(
-        alias="storedAudioSources"
+        alias="storedAudioSources", json_schema_extra={"minItems": 1, "maxItems": MAX_SOURCES}
     )
     play_count: Annotated[int, whole_number(*PLAY_COUNT_RANGE, DEFAULT_PLAY_COUNT)] = Field(
-        DEFAULT_PLAY_COUNT, alias="playCount"
+        DEFAULT_PLAY_COUNT, alias="playCount", json_schema_extra=_range(*PLAY_COUNT_RANGE)
     )
     play_wait_time: Annotated[int, whole_number(*PLAY_WAIT_RANGE_MS, DEFAULT_PLAY_WAIT_MS)] = Field(
-        DEFAULT_PLAY_WAIT_MS, alias="playWaitTime"
+        DEFAULT_PLAY_WAIT_MS, alias="playWaitTime", json_schema_extra=_range(*PLAY_WAIT_RANGE_MS)
     )
 
 
@@ -167,13 +176,16 @@ class CallRequest(_Model):
     request_context: RequestContext = Field(alias="requestContext")
     media_source_type: Annotated[
         StrictStr, utf8_bytes(1, MEDIA_SOURCE_TYPE_MAX_BYTES), AfterValidator(_media_source_type)
-    ] = Field(alias="mediaSourceType")
+    ] = Field(
+        alias="mediaSourceType",
+        json_schema_extra={"enum": list(MEDIA_SOURCE_TYPES), **_bytes(MEDIA_SOURCE_TYPE_MAX_BYTES)},
+    )
     stored_source: StoredSourceInfo = Field(alias="storedSource")
     app_svr_data: Annotated[StrictStr, utf8_bytes(0, APP_SVR_DATA_MAX_BYTES)] | None = Field(
-        None, alias="appSvrData"
+        None, alias="appSvrData", json_schema_extra=_bytes(APP_SVR_DATA_MAX_BYTES)
     )
     call_start_message: Annotated[StrictStr, utf8_bytes(0, CALL_START_MESSAGE_MAX_BYTES)] | None = Field(
-        None, alias="callStartMessage"
+        None, alias="callStartMessage", json_schema_extra=_bytes(CALL_START_MESSAGE_MAX_BYTES)
     )
     record_on_cloud: Flag = Field(False, alias="recordOnCloud")
     use_responder_preparation: Flag = Field(False, alias="useResponderPreparation")
