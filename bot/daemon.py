@@ -57,7 +57,7 @@ from linecall.bot.calls import (
 from linecall.bot.clips import ClipLoadError, load_configured_clip_async
 from linecall.bot.dispatch import DispatchConfig, Dispatcher, SealedChatIO
 from linecall.bot.health import Health
-from linecall.bot.http import build_app, serve_http
+from linecall.bot.http import HttpListenError, build_app, check_listen, serve_http
 from linecall.bot.keystore import KeystoreError, LoginSession, StoreKeyring, load_login_session
 from linecall.bot.metrics import Metrics
 from linecall.bot.store import Store, StoreError
@@ -452,6 +452,10 @@ async def run_daemon(
     except StartupError as exc:
         return report_startup_error(exc)
     try:
+        try:
+            check_listen(settings.line_http_listen)
+        except HttpListenError as exc:
+            _fail(str(exc), EXIT_CONFIG)
         clip = await load_configured_clip_async(settings, options.wav)
         log.info("daemon.clip", duration_s=round(clip.duration_s, 3), frames=clip.one_to_one_frames)
         session = await open_session(settings, store, options)

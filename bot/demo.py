@@ -15,7 +15,9 @@ call and a score of at least 0.9.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +90,16 @@ class DemoResult:
     heard_samples: int
 
 
-def _demo_settings(base: Settings, sim: LineSimulator, *, serve: bool) -> Settings:
+def _demo_settings(
+    base: Settings, sim: LineSimulator, *, serve: bool, storage: Path | None = None
+) -> Settings:
     """The user's settings (clip, Opus, repeats, hold ...) aimed at the simulator: token, endpoints,
-    device, in-memory storage, no allowlist, and a free HTTP port unless serving."""
+    device, no allowlist, and a free HTTP port unless serving. Storage: in memory for the scripted demo;
+    with ``--serve``, LINE_STORAGE_FILE when set (point it at a file of its own: the simulated account
+    writes its revision there), else a throw-away file, so the Audio Caller API can keep uploaded sources."""
     overrides: dict[str, Any] = {
         **sim.daemon_settings(gateway=True),
-        "line_storage_file": None,
+        "line_storage_file": storage,
         "line_call_allowed_mids": None,
         "line_http_listen": base.line_http_listen if serve else "127.0.0.1:0",
         "line_call_wav": base.line_call_wav,
@@ -108,6 +114,17 @@ def _source_pcm(settings: Settings, wav: Path | None) -> Int16Array:
     audio = read_wav(clip_path(settings, wav))
     pcm = condition(audio, settings.line_call_gain)
     return np.tile(pcm, max(1, settings.line_call_repeat_count))
+
+
+class _Started:
+    """A task status that hands the started daemon to a callback (so the caller learns if it never started)."""
+
+    def __init__(self, report: Callable[[Daemon], None]) -> None:
+        self._report = report
+
+    def started(self, value: Daemon | None = None) -> None:
+        if value is not None:
+            self._report(value)
 
 
 class _Screen:
@@ -218,9 +235,34 @@ async def run_demo(
     except (MediaError, OSError, ClipLoadError) as exc:
         print(f"linecall: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    with contextlib.ExitStack() as scratch:
+        storage = None
+        if serve:
+            storage = (
+                Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="linecall-demo-")))
+                / "demo.sqlite3"
+            )
+        return await _run_demo_with(
+            base, group, wav, out_path, serve, out, handle_signals, screen, source, storage, on_result
+        )
+
+
+async def _run_demo_with(
+    base: Settings,
+    group: bool,
+    wav: Path | None,
+    out_path: Path,
+    serve: bool,
+    out: TextIO,
+    handle_signals: bool,
+    screen: _Screen,
+    source: Int16Array | None,
+    storage: Path | None,
+    on_result: Callable[[DemoResult], None] | None,
+) -> int:
     async with running_line_simulator() as sim:
         try:
-            settings = _demo_settings(base, sim, serve=serve)
+            settings = _demo_settings(base, sim, serve=serve, storage=storage)
         except SettingsError as exc:
             for problem in exc.problems:
                 print(f"linecall: {problem}", file=sys.stderr)
@@ -232,14 +274,28 @@ async def run_demo(
         finished = trio.Event()
         async with trio.open_nursery() as nursery:
 
-            async def daemon_task(task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED) -> None:
-                status.append(await run_daemon(settings, options, task_status=task_status))
+            async def daemon_task(
+                task_status: trio.TaskStatus[Daemon | None] = trio.TASK_STATUS_IGNORED,
+            ) -> None:
+                started = False
+
+                def report(daemon: Daemon) -> None:
+                    nonlocal started
+                    started = True
+                    task_status.started(daemon)
+
+                status.append(await run_daemon(settings, options, task_status=_Started(report)))
+                if not started:  # the daemon refused to start and already said why
+                    task_status.started(None)
                 finished.set()
 
             screen.line("linecall demo: a simulated LINE on loopback (no account, no network)")
             sim.peer_script = PeerScript(ring_delay_s=0.5)  # a moment of ringing, like a phone
             talk = _Conversation(sim, screen)
-            daemon: Daemon = await nursery.start(daemon_task)
+            started: Daemon | None = await nursery.start(daemon_task)
+            if started is None:
+                return status[0]
+            daemon = started
             screen.line(
                 f"  daemon logged in as {mask_mid(daemon.mid)} through the encrypted gateway; "
                 f"HTTP on {', '.join(daemon.http_urls)}"

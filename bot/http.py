@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import trio
@@ -49,6 +50,37 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"LINE_HTTP_LISTEN={listen}: write host:port, such as 127.0.0.1:8080")
     return host.strip("[]"), int(port)
+
+
+class HttpListenError(Exception):
+    """LINE_HTTP_LISTEN cannot be bound; the message names the variable and the fix."""
+
+
+def check_listen(listen: str) -> None:
+    """Bind LINE_HTTP_LISTEN once and let go, so a taken port is a clear start-up error, not a traceback.
+
+    hypercorn binds with SO_REUSEADDR; this check does the same, so it refuses exactly what hypercorn would.
+    """
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise HttpListenError(str(exc)) from None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise HttpListenError(
+            f"LINE_HTTP_LISTEN={listen}: cannot resolve {host} ({exc}); use an IP address"
+        ) from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise HttpListenError(
+                f"LINE_HTTP_LISTEN={listen}: cannot listen there ({exc.strerror}); stop whatever uses it "
+                "or choose another host:port"
+            ) from None
 
 
 def is_loopback(host: str) -> bool:

@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from linecall.bot.health import Health
-from linecall.bot.http import build_app, is_loopback, parse_listen, serve_http
+from linecall.bot.http import HttpListenError, build_app, check_listen, is_loopback, parse_listen, serve_http
 from linecall.bot.metrics import Metrics
 
 
@@ -39,3 +39,17 @@ def test_parse_listen() -> None:
     with pytest.raises(ValueError, match="LINE_HTTP_LISTEN"):
         parse_listen("8080")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+def test_taken_port_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(HttpListenError, match=rf"LINE_HTTP_LISTEN=127.0.0.1:{port}: cannot listen there"):
+            check_listen(f"127.0.0.1:{port}")
+    check_listen("127.0.0.1:0")
+    with pytest.raises(HttpListenError, match="write host:port"):
+        check_listen("8080")
