@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from linecall.protocol.planet.crypto import decode_mpkey as crypto_decode_mpkey
 from linecall.protocol.planet.errors import PlanetCryptoError, PlanetError
@@ -122,10 +122,41 @@ def _port(data: Mapping[str, Any], key: str) -> int:
     return port
 
 
-def _endpoint(v4: str, v6: str, port: int, prefer_ipv6: bool) -> RelayEndpoint:
+def _endpoint(voip_address: str, voip_address6: str | None, port: int, prefer_ipv6: bool) -> RelayEndpoint:
+    """IPv6 only if asked for AND ``voip_address6`` has a first element; else the first IPv4 address (§1.4)."""
+    v6 = first_address(voip_address6)
     if prefer_ipv6 and v6:
         return RelayEndpoint(v6, port, AddressFamily.IPV6)
-    return RelayEndpoint(v4, port, AddressFamily.IPV4)
+    return RelayEndpoint(first_address(voip_address), port, AddressFamily.IPV4)
+
+
+class _RelayFields(TypedDict):
+    voip_address: str
+    voip_udp_port: int
+    comm_param: str
+    mpkey: bytes
+    voip_address6: str | None
+    voip_tcp_port: int | None
+    from_zone: str | None
+
+
+def _relay_fields(data: Mapping[str, Any], token_key: str) -> tuple[str, _RelayFields]:
+    """The token under ``token_key`` and the relay fields both route kinds carry, read and checked in one
+    order, so both report the same first problem for the same bad input."""
+    comm_param = _get(data, "commParam", str) or ""
+    voip_address = _req(data, "voipAddress", str)
+    token = _req(data, token_key, str)
+    if not first_address(voip_address):
+        raise RouteError("route field voipAddress is empty")
+    return token, _RelayFields(
+        voip_address=voip_address,
+        voip_udp_port=_port(data, "voipUdpPort"),
+        comm_param=comm_param,
+        mpkey=mpkey_from_comm_param(comm_param),
+        voip_address6=_get(data, "voipAddress6", str),
+        voip_tcp_port=_get(data, "voipTcpPort", int),
+        from_zone=_get(data, "fromZone", str),
+    )
 
 
 # ─── routes ──────────────────────────────────────────────────────────────────────────────────────
@@ -152,20 +183,10 @@ class CallRoute:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CallRoute:
-        comm_param = _get(data, "commParam", str) or ""
-        voip_address = _req(data, "voipAddress", str)
-        from_token = _req(data, "fromToken", str)
-        if not first_address(voip_address):
-            raise RouteError("route field voipAddress is empty")
+        from_token, relay = _relay_fields(data, "fromToken")
         return cls(
             from_token=from_token,
-            voip_address=voip_address,
-            voip_udp_port=_port(data, "voipUdpPort"),
-            comm_param=comm_param,
-            mpkey=mpkey_from_comm_param(comm_param),
-            voip_address6=_get(data, "voipAddress6", str),
-            voip_tcp_port=_get(data, "voipTcpPort", int),
-            from_zone=_get(data, "fromZone", str),
+            **relay,
             to_zone=_get(data, "toZone", str),
             fake_call=_get(data, "fakeCall", bool),
             to_mid=_get(data, "toMid", str),
@@ -193,12 +214,7 @@ class CallRoute:
 
     def relay_endpoint(self, prefer_ipv6: bool = False) -> RelayEndpoint:
         """IPv6 only if asked for AND the route has a first voipAddress6 element; else IPv4 (§1.4)."""
-        return _endpoint(
-            first_address(self.voip_address),
-            first_address(self.voip_address6),
-            self.voip_udp_port,
-            prefer_ipv6,
-        )
+        return _endpoint(self.voip_address, self.voip_address6, self.voip_udp_port, prefer_ipv6)
 
     def credential(self, *, initiator: str, responder: str, cid: str) -> bytes:
         return setup_credential(initiator=initiator, responder=responder, from_token=self.from_token, cid=cid)
@@ -247,20 +263,10 @@ class GroupCallRoute:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GroupCallRoute:
-        comm_param = _get(data, "commParam", str) or ""
-        voip_address = _req(data, "voipAddress", str)
-        token = _req(data, "token", str)
-        if not first_address(voip_address):
-            raise RouteError("route field voipAddress is empty")
+        token, relay = _relay_fields(data, "token")
         return cls(
             token=token,
-            voip_address=voip_address,
-            voip_udp_port=_port(data, "voipUdpPort"),
-            comm_param=comm_param,
-            mpkey=mpkey_from_comm_param(comm_param),
-            voip_address6=_get(data, "voipAddress6", str),
-            voip_tcp_port=_get(data, "voipTcpPort", int),
-            from_zone=_get(data, "fromZone", str),
+            **relay,
             polaris_address=_get(data, "polarisAddress", str),
             polaris_udp_port=_get(data, "polarisUdpPort", int),
             polaris_zone=_get(data, "polarisZone", str),
@@ -294,12 +300,7 @@ class GroupCallRoute:
     def relay_endpoint(self, prefer_ipv6: bool = False) -> RelayEndpoint:
         """Signalling AND media endpoint. With ``prefer_ipv6`` both use the IPv6 host (linejs keeps sending
         group media to the IPv4 host from its IPv6 socket, planet-map §10.13)."""
-        return _endpoint(
-            first_address(self.voip_address),
-            first_address(self.voip_address6),
-            self.voip_udp_port,
-            prefer_ipv6,
-        )
+        return _endpoint(self.voip_address, self.voip_address6, self.voip_udp_port, prefer_ipv6)
 
     def credential(self, *, participant: str, room_id: str, cid: str) -> bytes:
         return group_credential(participant=participant, room_id=room_id, token=self.token, cid=cid)
