@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct as _struct
 
 from linecall.protocol.thrift.errors import ThriftDecodeError, ThriftEncodeError
+from linecall.protocol.thrift.reader import ByteReader
 from linecall.protocol.thrift.values import (
     DEFAULT_LIMITS,
     I16,
@@ -200,26 +201,8 @@ def encode_call(name: str, args: Struct) -> bytes:
 # ---------------------------------------------------------------------------------------------- decoding
 
 
-class _Reader:
-    __slots__ = ("_buf", "_limits", "_pos")
-
-    def __init__(self, data: bytes, limits: DecodeLimits) -> None:
-        self._buf = data
-        self._pos = 0
-        self._limits = limits
-
-    @property
-    def remaining(self) -> int:
-        return len(self._buf) - self._pos
-
-    def take(self, n: int) -> bytes:
-        if n > self.remaining:
-            raise ThriftDecodeError(
-                f"truncated: {n} bytes needed at offset {self._pos}, {self.remaining} left"
-            )
-        start = self._pos
-        self._pos += n
-        return self._buf[start : self._pos]
+class _Reader(ByteReader):
+    __slots__ = ()
 
     def byte(self) -> int:
         if self._pos >= len(self._buf):
@@ -249,12 +232,6 @@ class _Reader:
         n = self.varint(32)
         self.check_count(what, n, min_bytes_each)
         return n
-
-    def check_count(self, what: str, n: int, min_bytes_each: int) -> None:
-        if n > self._limits.max_items:
-            raise ThriftDecodeError(f"{what} of {n} items exceeds the limit of {self._limits.max_items}")
-        if n * min_bytes_each > self.remaining:
-            raise ThriftDecodeError(f"{what} of {n} items cannot fit in the {self.remaining} bytes left")
 
     def value(self, ttype: TType, depth: int) -> Value:
         if ttype == TType.BOOL:
@@ -361,19 +338,11 @@ class _Reader:
         return TMessage(name, mtype, seqid, self.struct(1))
 
 
-def _as_bytes(data: bytes | bytearray | memoryview) -> bytes:
-    return data if isinstance(data, bytes) else bytes(data)
-
-
 def decode_message(data: bytes | bytearray | memoryview, limits: DecodeLimits = DEFAULT_LIMITS) -> TMessage:
     """Parse one compact message; bytes after its struct are ignored (linejs's surplus ``00``)."""
-    return _Reader(_as_bytes(data), limits).message()
+    return _Reader(data, limits).message()
 
 
 def decode_struct(data: bytes | bytearray | memoryview, limits: DecodeLimits = DEFAULT_LIMITS) -> Struct:
     """Parse a bare compact struct that must span ``data`` exactly."""
-    reader = _Reader(_as_bytes(data), limits)
-    result = reader.struct(1)
-    if reader.remaining:
-        raise ThriftDecodeError(f"{reader.remaining} bytes after the struct")
-    return result
+    return _Reader(data, limits).whole_struct()
