@@ -5,10 +5,16 @@ name (bitrate and bandwidth when set; signal and VBR always, since the example b
 CBR, differ from libopus's). Group clips need pairs of 20 ms frames that share one TOC configuration
 (a code-3 packet has one TOC); libopus may switch mode or bandwidth between any two frames, so the
 second frame of a pair can be encoded with mode and bandwidth pinned to the first frame's.
+
+A frame can also be encoded *independently* (OPUS_SET_PREDICTION_DISABLED for that frame only): CELT codes
+its band energies intra instead of as deltas from the previous frame's and leaves the pitch pre-filter
+off, and SILK codes the frame as if after a reset. Clips use this for their first frames, because a
+cached clip is decoded by a peer whose decoder has just played some other clip (see ``clip.py``).
 """
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, get_args
 
@@ -53,6 +59,8 @@ _SIGNAL_CODES: dict[Signal, int] = {"auto": _OPUS_AUTO, "voice": 3001, "music": 
 _FORCE_MODE_REQUEST = 11002
 _MODE_CODES: dict[OpusMode, int] = {"silk": 1000, "hybrid": 1001, "celt": 1002}
 _set_force_mode: Any = opuslib.api.ctl.ctl_set(_FORCE_MODE_REQUEST)
+_set_prediction_disabled: Any = opuslib.api.ctl.ctl_set(opuslib.SET_PREDICTION_DISABLED_REQUEST)
+_get_prediction_disabled: Any = opuslib.api.ctl.get(opuslib.GET_PREDICTION_DISABLED_REQUEST, ctypes.c_int)
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -116,6 +124,7 @@ class OpusEncoder:
             _ctl(ctl, state, opuslib.api.ctl.set_bandwidth, self._bandwidth)
         _ctl(ctl, state, opuslib.api.ctl.set_vbr, int(params.vbr))
         _ctl(ctl, state, opuslib.api.ctl.set_signal, _SIGNAL_CODES[params.signal])
+        self._independent = False
 
     @property
     def frame_samples(self) -> int:
@@ -128,15 +137,27 @@ class OpusEncoder:
             _ctl(opuslib.api.encoder.encoder_ctl, self._enc.encoder_state, opuslib.api.ctl.get_lookahead)
         )
 
-    def encode(self, frame: Int16Array, *, match_toc: int | None = None) -> bytes:
+    @property
+    def prediction_disabled(self) -> bool:
+        """What libopus reports for OPUS_GET_PREDICTION_DISABLED (set by the last ``encode``)."""
+        state = self._enc.encoder_state
+        return bool(_ctl(opuslib.api.encoder.encoder_ctl, state, _get_prediction_disabled))
+
+    def encode(self, frame: Int16Array, *, match_toc: int | None = None, independent: bool = False) -> bytes:
         """Encode exactly one frame of ``frame_samples`` int16 samples into one Opus packet.
 
         With ``match_toc``, mode and bandwidth are pinned to that TOC's for this frame only, so the
-        packet can share a code-3 packet with the one that TOC came from.
+        packet can share a code-3 packet with the one that TOC came from. With ``independent``, the frame
+        is coded without prediction from earlier frames, so a decoder that did not decode those frames
+        (it decoded something else) still gets its level right; the next frame without it predicts again.
         """
         pcm = np.ascontiguousarray(frame, dtype=np.int16)
         if pcm.shape != (self.frame_samples,):
             raise OpusCodecError(f"an Opus frame here is {self.frame_samples} samples, got shape {pcm.shape}")
+        if independent != self._independent:
+            state = self._enc.encoder_state
+            _ctl(opuslib.api.encoder.encoder_ctl, state, _set_prediction_disabled, int(independent))
+            self._independent = independent
         if match_toc is None:
             return self._encode(pcm)
         info = parse_toc(match_toc)
