@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from linecall.protocol.talk.structs import ContentType, MidType
+
 from .crypto import SPEC_VERSION, Chunks, decrypt_v1, decrypt_v2, encrypt_v2, parse_chunks
 from .errors import (
     BadPlaintext,
@@ -35,11 +37,9 @@ from .group import decrypt_group_message, encrypt_group_message
 from .keys import GroupKey, KeyPair, Keyring, PeerPublicKey, Random, x25519
 
 __all__ = [
-    "ContentType",
     "DecryptedContent",
     "EncryptedMessage",
     "Location",
-    "ToType",
     "content_type_code",
     "decrypt_message",
     "e2ee_metadata",
@@ -50,47 +50,6 @@ __all__ = [
     "is_e2ee_message",
     "to_type_code",
 ]
-
-
-class ContentType(IntEnum):
-    """``Message.contentType`` (TT ContentType); only NONE (text) and LOCATION are decrypted here."""
-
-    NONE = 0
-    IMAGE = 1
-    VIDEO = 2
-    AUDIO = 3
-    HTML = 4
-    PDF = 5
-    CALL = 6
-    STICKER = 7
-    PRESENCE = 8
-    GIFT = 9
-    GROUPBOARD = 10
-    APPLINK = 11
-    LINK = 12
-    CONTACT = 13
-    FILE = 14
-    LOCATION = 15
-    POSTNOTIFICATION = 16
-    RICH = 17
-    CHATEVENT = 18
-    MUSIC = 19
-    PAYMENT = 20
-    EXTIMAGE = 21
-    FLEX = 22
-
-
-class ToType(IntEnum):
-    """``Message.toType`` (TT MIDType)."""
-
-    USER = 0
-    ROOM = 1
-    GROUP = 2
-    SQUARE = 3
-    SQUARE_CHAT = 4
-    SQUARE_MEMBER = 5
-    BOT = 6
-    SQUARE_THREAD = 7
 
 
 def _enum_code(value: int | str, enum: type[IntEnum], error: type[E2EEError], what: str) -> int:
@@ -113,7 +72,7 @@ def content_type_code(value: int | str | None) -> int:
     return _enum_code(value, ContentType, E2EEError, "content type")
 
 
-_MID_PREFIX_TYPES = {"u": ToType.USER, "r": ToType.ROOM, "c": ToType.GROUP}
+_MID_PREFIX_TYPES = {"u": MidType.USER, "r": MidType.ROOM, "c": MidType.GROUP}
 
 
 def to_type_code(value: int | str | None, to_mid: str = "") -> int:
@@ -124,7 +83,7 @@ def to_type_code(value: int | str | None, to_mid: str = "") -> int:
         if kind is None:
             raise InvalidMid("no toType and a recipient MID of unknown type")
         return int(kind)
-    return _enum_code(value, ToType, InvalidMid, "to type")
+    return _enum_code(value, MidType, InvalidMid, "to type")
 
 
 _DECRYPTED_TYPES = frozenset({ContentType.NONE, ContentType.LOCATION})
@@ -298,9 +257,9 @@ def decrypt_message(
     parsed = parse_chunks(chunks, version)
     kind = to_type_code(to_type, to_mid)
     opener: Callable[..., bytes]
-    if kind == ToType.USER:
+    if kind == MidType.USER:
         opener = _open_one_to_one
-    elif kind in (ToType.ROOM, ToType.GROUP):
+    elif kind in (MidType.ROOM, MidType.GROUP):
         opener = _open_group
     else:
         raise InvalidMid(f"no Letter Sealing for chats of to type {kind}")
