@@ -22,15 +22,13 @@ from .group import (
     GROUP_AUDIO_TIMESTAMP_STEP,
     GROUP_DATA_FIRST_AUDIO_INDEX,
     GROUP_DATA_FIRST_SEQ,
-    GROUP_DATA_PAYLOADS,
     GROUP_DATA_SSRC_FALLBACK_OFFSET,
-    GROUP_DATA_TIMESTAMP_STEPS,
     GROUP_RTCP_AFTER_AUDIO_INDEX,
     GroupSsrcPlan,
     build_group_rtcp_feedback,
     group_audio_extension,
     group_audio_marker,
-    group_data_packet,
+    group_data_packets,
 )
 from .rtp import LINE_EXTENSION_PROFILE, RtpError, RtpExtension, RtpHeader, RtpPacket, parse_rtp
 from .srtp import SrtpError, SrtpReceiveSession, SrtpSendSession
@@ -228,10 +226,8 @@ class GroupRtpSender:
     __slots__ = (
         "_audio",
         "_data_index",
-        "_data_seq",
+        "_data_packets",
         "_data_srtp",
-        "_data_ssrc",
-        "_data_ts",
         "_rtcp",
         "_rtcp_sent",
     )
@@ -257,11 +253,12 @@ class GroupRtpSender:
             flavour=GROUP_AUDIO,
             default_step=GROUP_AUDIO_TIMESTAMP_STEP,
         )
+        # group_data_packets wraps seq and timestamp, so refuse out-of-range values here first.
         RtpHeader(payload_type=0, seq=data_first_seq, timestamp=data_timestamp_start, ssrc=data_ssrc)
         self._data_srtp = data_srtp
-        self._data_ssrc = data_ssrc
-        self._data_seq = data_first_seq
-        self._data_ts = data_timestamp_start
+        self._data_packets = group_data_packets(
+            ssrc=data_ssrc, timestamp_start=data_timestamp_start, first_seq=data_first_seq
+        )
         self._data_index = 0
         self._rtcp = rtcp_feedback
         self._rtcp_sent = False
@@ -331,7 +328,7 @@ class GroupRtpSender:
         if (
             self._data_srtp is not None
             and k >= GROUP_DATA_FIRST_AUDIO_INDEX
-            and self._data_index < len(GROUP_DATA_PAYLOADS)
+            and self._data_index < len(self._data_packets)
         ):
             out.append(self._next_data_packet(self._data_srtp))
         if self._rtcp is not None and not self._rtcp_sent and k >= GROUP_RTCP_AFTER_AUDIO_INDEX:
@@ -340,12 +337,8 @@ class GroupRtpSender:
         return out
 
     def _next_data_packet(self, srtp: SrtpSendSession) -> OutgoingMedia:
-        index = self._data_index
-        timestamp = (self._data_ts + GROUP_DATA_TIMESTAMP_STEPS[index]) & _U32
-        packet = group_data_packet(index, ssrc=self._data_ssrc, seq=self._data_seq, timestamp=timestamp)
+        packet = self._data_packets[self._data_index]
         wire = srtp.protect(packet.to_bytes())
-        self._data_ts = timestamp
-        self._data_seq = (self._data_seq + 1) & 0xFFFF
         self._data_index += 1
         return OutgoingMedia("data", wire, packet.header)
 
