@@ -26,7 +26,7 @@ from linecall.protocol.talk.legy import QR_LOGIN, QR_LONG_POLL
 from linecall.protocol.talk.service import TalkCall, read_result
 from linecall.protocol.thrift import values as tv
 from linecall.protocol.thrift.codec import encode_call
-from linecall.protocol.thrift.errors import TalkException, ThriftDecodeError, ThriftError
+from linecall.protocol.thrift.errors import TalkException, ThriftDecodeError, ThriftError, enum_name
 from linecall.protocol.thrift.values import I32, I64, Protocol, Struct, TMap, TType
 
 __all__ = [
@@ -82,12 +82,7 @@ class QrLoginRefused(ThriftError):
 
     @property
     def code_name(self) -> str:
-        if self.code is None:
-            return "ABSENT"
-        try:
-            return SecondaryQrCodeErrorCode(self.code).name
-        except ValueError:
-            return f"UNKNOWN({self.code})"
+        return enum_name(SecondaryQrCodeErrorCode, self.code)
 
 
 # --- results ----------------------------------------------------------------------------------------------

@@ -165,14 +165,19 @@ class ErrorCode(IntEnum):
 _RELOGIN_CODES = frozenset({ErrorCode.AUTHENTICATION_FAILED, ErrorCode.NOT_AUTHORIZED_DEVICE})
 
 
-def error_code_name(code: int | None) -> str:
-    """The ErrorCode name of ``code``, or ``"UNKNOWN(<n>)"`` / ``"ABSENT"`` when there is none."""
+def enum_name(enum: type[IntEnum], code: int | None) -> str:
+    """The name of ``code`` in ``enum``, or ``"UNKNOWN(<n>)"`` / ``"ABSENT"`` when there is none."""
     if code is None:
         return "ABSENT"
     try:
-        return ErrorCode(code).name
+        return enum(code).name
     except ValueError:
         return f"UNKNOWN({code})"
+
+
+def error_code_name(code: int | None) -> str:
+    """The ErrorCode name of ``code``, or ``"UNKNOWN(<n>)"`` / ``"ABSENT"`` when there is none."""
+    return enum_name(ErrorCode, code)
 
 
 class TalkException(ThriftError):
@@ -246,10 +251,7 @@ class TApplicationError(ThriftError):
 
     @property
     def type_name(self) -> str:
-        try:
-            return TApplicationExceptionType(self.type).name
-        except ValueError:
-            return f"UNKNOWN({self.type})"
+        return enum_name(TApplicationExceptionType, self.type)
 
     def __repr__(self) -> str:
         return f"TApplicationError(type={self.type!r}, message={self.message!r})"
