@@ -134,7 +134,9 @@ def read_result(body: bytes, protocol: Protocol, method: str) -> Struct:
     return message.body
 
 
-def _success(result: Struct, method: str) -> Struct:
+def _success(body: bytes, protocol: Protocol, method: str) -> Struct:
+    """The success value (result field 0) of ``method``'s reply, after :func:`read_result`'s checks."""
+    result = read_result(body, protocol, method)
     success = result.opt_struct(0)
     if success is None:
         others = sorted(fid for fid in result.fields if fid != 0)
@@ -164,7 +166,7 @@ def get_profile(
 
 
 def parse_get_profile(body: bytes, protocol: Protocol = Protocol.COMPACT) -> Profile:
-    return Profile.from_thrift(_success(read_result(body, protocol, "getProfile"), "getProfile"))
+    return Profile.from_thrift(_success(body, protocol, "getProfile"))
 
 
 def sync(
@@ -184,7 +186,7 @@ def sync(
 
 
 def parse_sync(body: bytes, protocol: Protocol = Protocol.COMPACT) -> SyncResponse:
-    return SyncResponse.from_thrift(_success(read_result(body, protocol, "sync"), "sync"))
+    return SyncResponse.from_thrift(_success(body, protocol, "sync"))
 
 
 def send_message(
@@ -226,7 +228,7 @@ def send_message(
 
 
 def parse_send_message(body: bytes, protocol: Protocol = Protocol.COMPACT) -> Message:
-    return Message.from_thrift(_success(read_result(body, protocol, "sendMessage"), "sendMessage"))
+    return Message.from_thrift(_success(body, protocol, "sendMessage"))
 
 
 # ---------------------------------------------------------------------------------------------- CallService
@@ -248,9 +250,7 @@ def acquire_call_route(
 
 
 def parse_acquire_call_route(body: bytes, protocol: Protocol = Protocol.COMPACT) -> CallRoute:
-    return CallRoute.from_thrift(
-        _success(read_result(body, protocol, "acquireCallRoute"), "acquireCallRoute")
-    )
+    return CallRoute.from_thrift(_success(body, protocol, "acquireCallRoute"))
 
 
 def acquire_group_call_route(
@@ -274,8 +274,7 @@ def acquire_group_call_route(
 
 
 def parse_acquire_group_call_route(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallRoute:
-    result = read_result(body, protocol, "acquireGroupCallRoute")
-    return GroupCallRoute.from_thrift(_success(result, "acquireGroupCallRoute"))
+    return GroupCallRoute.from_thrift(_success(body, protocol, "acquireGroupCallRoute"))
 
 
 def get_group_call(chat_mid: str) -> TalkCall[GroupCall]:
@@ -286,7 +285,7 @@ def get_group_call(chat_mid: str) -> TalkCall[GroupCall]:
 
 
 def parse_get_group_call(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCall:
-    return GroupCall.from_thrift(_success(read_result(body, protocol, "getGroupCall"), "getGroupCall"))
+    return GroupCall.from_thrift(_success(body, protocol, "getGroupCall"))
 
 
 def invite_into_group_call(
@@ -319,7 +318,7 @@ def create_group_call_url(title: str) -> TalkCall[GroupCallUrl]:
 
 
 def parse_create_group_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallUrl:
-    response = _success(read_result(body, protocol, "createGroupCallUrl"), "createGroupCallUrl")
+    response = _success(body, protocol, "createGroupCallUrl")
     url = response.opt_struct(1)
     if url is None:
         raise ThriftDecodeError("createGroupCallUrl: the response has no url")
@@ -338,7 +337,7 @@ def get_group_call_urls() -> TalkCall[tuple[GroupCallUrl, ...]]:
 
 
 def parse_get_group_call_urls(body: bytes, protocol: Protocol = Protocol.COMPACT) -> tuple[GroupCallUrl, ...]:
-    response = _success(read_result(body, protocol, "getGroupCallUrls"), "getGroupCallUrls")
+    response = _success(body, protocol, "getGroupCallUrls")
     return tuple(GroupCallUrl.from_thrift(url) for url in response.opt_struct_list(1) or ())
 
 
@@ -353,8 +352,7 @@ def get_group_call_url_info(url_id: str) -> TalkCall[GroupCallUrlInfo]:
 
 
 def parse_get_group_call_url_info(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallUrlInfo:
-    result = read_result(body, protocol, "getGroupCallUrlInfo")
-    return GroupCallUrlInfo.from_thrift(_success(result, "getGroupCallUrlInfo"))
+    return GroupCallUrlInfo.from_thrift(_success(body, protocol, "getGroupCallUrlInfo"))
 
 
 def update_group_call_url(url_id: str, title: str) -> TalkCall[None]:
@@ -388,7 +386,7 @@ def join_chat_by_call_url(url_id: str, req_seq: int) -> TalkCall[Chat | None]:
 
 
 def parse_join_chat_by_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> Chat | None:
-    response = _success(read_result(body, protocol, "joinChatByCallUrl"), "joinChatByCallUrl")
+    response = _success(body, protocol, "joinChatByCallUrl")
     chat = response.opt_struct(1)
     return None if chat is None else Chat.from_thrift(chat)
 
