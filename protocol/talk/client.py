@@ -153,11 +153,6 @@ class ReloginRequired(TalkClientError):
         self.code = code
         self.status = status
 
-    @property
-    def variable_hint(self) -> str:
-        """The variable to fix, as a noun phrase for messages."""
-        return self.variable
-
 
 class InvalidCallState(TalkException, TalkClientError):
     """TalkException INVALID_STATE from CallService, with seed 000's troubleshooting ``hint``.

@@ -51,7 +51,6 @@ __all__ = ["LoginError", "Session", "TalkSettings", "TokenLogin", "login_with_to
 
 log = structlog.get_logger(__name__)
 
-TOKEN_VARIABLES: Final = ("LINE_AUTH_TOKEN", "LINE_AUTH_TOKEN_FILE")
 _SECONDARY: Final = "ANDROIDSECONDARY"
 
 
