@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+K = TypeVar("K")
 log = structlog.get_logger(__name__)
 
 
@@ -202,17 +203,9 @@ class KeyService:
         cached = self.keyring.peer_public_key(mid, key_id)
         if cached is not None:
             return cached
-        gate_key = ("peer", mid, key_id)
-        if not self._gate.allowed(gate_key, self._clock()):
-            log.debug("e2ee.key_fetch_cooling_down", kind="peer", key_id=key_id, mid=short_mid(mid))
-            return None
-        try:
-            public = await self._fetch_peer(mid, key_id)
-        except Exception as exc:  # any failure of the round trip or of the answer counts as one attempt
-            self._failed(gate_key, exc)
-            return None
-        self._gate.succeeded(gate_key)
-        log.info("e2ee.peer_key_fetched", key_id=key_id, mid=short_mid(mid))
+        public = await self._fetch_through_gate("peer", mid, key_id, self._fetch_peer)
+        if public is not None:
+            log.info("e2ee.peer_key_fetched", key_id=key_id, mid=short_mid(mid))
         return public
 
     async def _fetch_peer(self, mid: str, key_id: int) -> bytes:
@@ -234,17 +227,9 @@ class KeyService:
         cached = self.keyring.group_key(chat_mid, key_id)
         if cached is not None:
             return cached
-        gate_key = ("group", chat_mid, key_id)
-        if not self._gate.allowed(gate_key, self._clock()):
-            log.debug("e2ee.key_fetch_cooling_down", kind="group", key_id=key_id, mid=short_mid(chat_mid))
-            return None
-        try:
-            key = await self._fetch_group(chat_mid, key_id)
-        except Exception as exc:
-            self._failed(gate_key, exc)
-            return None
-        self._gate.succeeded(gate_key)
-        log.info("e2ee.group_key_fetched", key_id=key_id, mid=short_mid(chat_mid))
+        key = await self._fetch_through_gate("group", chat_mid, key_id, self._fetch_group)
+        if key is not None:
+            log.info("e2ee.group_key_fetched", key_id=key_id, mid=short_mid(chat_mid))
         return key
 
     async def _fetch_group(self, chat_mid: str, key_id: int) -> GroupKey:
@@ -273,6 +258,23 @@ class KeyService:
             key = open_group_shared_key(shared, chat_mid, self.keyring)
         self.keyring.add_group(key)
         return key
+
+    async def _fetch_through_gate(
+        self, kind: str, mid: str, key_id: int, fetch: Callable[[str, int], Awaitable[K]]
+    ) -> K | None:
+        """``fetch(mid, key_id)`` unless that key is cooling down; None when it is, or when the fetch fails
+        (counted against the key)."""
+        gate_key = (kind, mid, key_id)
+        if not self._gate.allowed(gate_key, self._clock()):
+            log.debug("e2ee.key_fetch_cooling_down", kind=kind, key_id=key_id, mid=short_mid(mid))
+            return None
+        try:
+            value = await fetch(mid, key_id)
+        except Exception as exc:  # any failure of the round trip or of the answer counts as one attempt
+            self._failed(gate_key, exc)
+            return None
+        self._gate.succeeded(gate_key)
+        return value
 
     def _failed(self, gate_key: tuple[str, str, int], exc: Exception) -> None:
         kind, mid, key_id = gate_key
