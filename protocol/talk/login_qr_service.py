@@ -23,9 +23,8 @@ from enum import IntEnum
 from typing import Final, TypeVar
 
 from linecall.protocol.talk.legy import QR_LOGIN, QR_LONG_POLL
-from linecall.protocol.talk.service import TalkCall, read_result
+from linecall.protocol.talk.service import TalkCall, read_result, talk_call
 from linecall.protocol.thrift import values as tv
-from linecall.protocol.thrift.codec import encode_call
 from linecall.protocol.thrift.errors import TalkException, ThriftDecodeError, ThriftError, enum_name
 from linecall.protocol.thrift.values import I32, I64, Protocol, Struct, TMap, TType
 
@@ -238,7 +237,7 @@ def _success(body: bytes, protocol: Protocol, method: str) -> Struct:
 
 
 def _call(method: str, path: str, args: Struct, parser: Callable[[bytes, Protocol], T]) -> TalkCall[T]:
-    return TalkCall(method, path, Protocol.COMPACT, encode_call(Protocol.COMPACT, method, args), parser)
+    return talk_call(method, path, Protocol.COMPACT, args, parser)
 
 
 def _session_args(auth_session_id: str, *extra: tuple[int, tv.Value | None]) -> Struct:

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from linecall.protocol.talk.service import TalkCall, read_result
+from linecall.protocol.talk.service import TalkCall, read_result, talk_call
 from linecall.protocol.talk.tokens import TokenRenewal, renewal_from_refresh
 from linecall.protocol.thrift import values as tv
-from linecall.protocol.thrift.codec import encode_call
 from linecall.protocol.thrift.errors import ThriftDecodeError
 from linecall.protocol.thrift.values import Protocol, Struct
 
@@ -34,8 +33,7 @@ _METHOD: Final = "refresh"
 def refresh_access_token(refresh_token: str) -> TalkCall[TokenRenewal]:
     """``refresh({1: {1: refreshToken}})``; the reply parses into a :class:`TokenRenewal`."""
     args = tv.struct((1, tv.struct((1, tv.text(refresh_token)))))
-    body = encode_call(Protocol.COMPACT, _METHOD, args)
-    return TalkCall(_METHOD, PATH_TOKEN_REFRESH, Protocol.COMPACT, body, parse_refresh)
+    return talk_call(_METHOD, PATH_TOKEN_REFRESH, Protocol.COMPACT, args, parse_refresh)
 
 
 def parse_refresh(body: bytes, protocol: Protocol = Protocol.COMPACT) -> TokenRenewal:

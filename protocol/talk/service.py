@@ -82,7 +82,7 @@ class TalkCall(Generic[T]):
         return self.parser(bytes(body), self.protocol)
 
 
-def _call(
+def talk_call(
     method: str,
     path: str,
     protocol: Protocol,
@@ -91,10 +91,12 @@ def _call(
     *,
     long_poll: bool = False,
 ) -> TalkCall[T]:
+    """The call of ``method`` with ``args`` in linejs's framing; the body names the same method as the call."""
     return TalkCall(method, path, protocol, encode_call(protocol, method, args), parser, long_poll)
 
 
-def _talk_path(protocol: Protocol) -> str:
+def talk_path(protocol: Protocol) -> str:
+    """TalkService's path for ``protocol``: ``/S4`` compact, ``/S3`` binary."""
     return PATH_TALK if protocol == Protocol.COMPACT else PATH_TALK_BINARY
 
 
@@ -160,8 +162,8 @@ def get_profile(
 
     Without ``sync_reason`` the args are empty, as linejs's ``getProfile()`` sends them.
     """
-    return _call(
-        "getProfile", _talk_path(protocol), protocol, tv.struct((1, tv.i32(sync_reason))), parse_get_profile
+    return talk_call(
+        "getProfile", talk_path(protocol), protocol, tv.struct((1, tv.i32(sync_reason))), parse_get_profile
     )
 
 
@@ -182,7 +184,7 @@ def sync(
     """
     request = SyncRequest.at(position, count).to_thrift()
     path = PATH_SYNC if protocol == Protocol.COMPACT else PATH_SYNC_BINARY
-    return _call("sync", path, protocol, tv.struct((1, request)), parse_sync, long_poll=True)
+    return talk_call("sync", path, protocol, tv.struct((1, request)), parse_sync, long_poll=True)
 
 
 def parse_sync(body: bytes, protocol: Protocol = Protocol.COMPACT) -> SyncResponse:
@@ -224,7 +226,7 @@ def send_message(
         related_message_service_code=ServiceCode.TALK if replying else None,
     )
     args = tv.struct((1, tv.i32(seq)), (2, message.to_thrift()))
-    return _call("sendMessage", _talk_path(protocol), protocol, args, parse_send_message)
+    return talk_call("sendMessage", talk_path(protocol), protocol, args, parse_send_message)
 
 
 def parse_send_message(body: bytes, protocol: Protocol = Protocol.COMPACT) -> Message:
@@ -246,7 +248,7 @@ def acquire_call_route(
     (``"Android"`` for ANDROID). INVALID_STATE is the usual refusal (seed 000's troubleshooting table).
     """
     args = tv.struct((2, tv.text(to)), (3, tv.i32(call_type)), (4, tv.text_map(from_env_info)))
-    return _call("acquireCallRoute", PATH_CALL, Protocol.COMPACT, args, parse_acquire_call_route)
+    return talk_call("acquireCallRoute", PATH_CALL, Protocol.COMPACT, args, parse_acquire_call_route)
 
 
 def parse_acquire_call_route(body: bytes, protocol: Protocol = Protocol.COMPACT) -> CallRoute:
@@ -270,7 +272,9 @@ def acquire_group_call_route(
         (4, tv.boolean(is_initial_host)),
         (5, tv.text_list(capabilities)),
     )
-    return _call("acquireGroupCallRoute", PATH_CALL, Protocol.COMPACT, args, parse_acquire_group_call_route)
+    return talk_call(
+        "acquireGroupCallRoute", PATH_CALL, Protocol.COMPACT, args, parse_acquire_group_call_route
+    )
 
 
 def parse_acquire_group_call_route(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallRoute:
@@ -279,7 +283,7 @@ def parse_acquire_group_call_route(body: bytes, protocol: Protocol = Protocol.CO
 
 def get_group_call(chat_mid: str) -> TalkCall[GroupCall]:
     """``getGroupCall(2 chatMid)``: whether a group call is running (``online``) and who is in it."""
-    return _call(
+    return talk_call(
         "getGroupCall", PATH_CALL, Protocol.COMPACT, tv.struct((2, tv.text(chat_mid))), parse_get_group_call
     )
 
@@ -293,7 +297,7 @@ def invite_into_group_call(
 ) -> TalkCall[None]:
     """``inviteIntoGroupCall(2 chatMid, 3 memberMids, 4 mediaType)``: ring members into the call (void)."""
     args = tv.struct((2, tv.text(chat_mid)), (3, tv.text_list(member_mids)), (4, tv.i32(media_type)))
-    return _call("inviteIntoGroupCall", PATH_CALL, Protocol.COMPACT, args, parse_invite_into_group_call)
+    return talk_call("inviteIntoGroupCall", PATH_CALL, Protocol.COMPACT, args, parse_invite_into_group_call)
 
 
 def parse_invite_into_group_call(body: bytes, protocol: Protocol = Protocol.COMPACT) -> None:
@@ -304,7 +308,7 @@ def kickout_from_group_call(chat_mid: str, target_mids: Sequence[str]) -> TalkCa
     """``kickoutFromGroupCall(2 KickoutFromGroupCallRequest{1 chatMid, 2 targetMids})``."""
     request = tv.struct((1, tv.text(chat_mid)), (2, tv.text_list(target_mids)))
     args = tv.struct((2, request))
-    return _call("kickoutFromGroupCall", PATH_CALL, Protocol.COMPACT, args, parse_kickout_from_group_call)
+    return talk_call("kickoutFromGroupCall", PATH_CALL, Protocol.COMPACT, args, parse_kickout_from_group_call)
 
 
 def parse_kickout_from_group_call(body: bytes, protocol: Protocol = Protocol.COMPACT) -> None:
@@ -314,7 +318,7 @@ def parse_kickout_from_group_call(body: bytes, protocol: Protocol = Protocol.COM
 def create_group_call_url(title: str) -> TalkCall[GroupCallUrl]:
     """``createGroupCallUrl(2 CreateGroupCallUrlRequest{1 title})`` -> the new URL (urlId, title, created)."""
     args = tv.struct((2, tv.struct((1, tv.text(title)))))
-    return _call("createGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_create_group_call_url)
+    return talk_call("createGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_create_group_call_url)
 
 
 def parse_create_group_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallUrl:
@@ -333,7 +337,7 @@ def get_group_call_urls() -> TalkCall[tuple[GroupCallUrl, ...]]:
     (``2c 00``, then STOP and the surplus byte), which is what a Thrift client of this IDL sends.
     """
     args = tv.struct((2, Struct()))
-    return _call("getGroupCallUrls", PATH_CALL, Protocol.COMPACT, args, parse_get_group_call_urls)
+    return talk_call("getGroupCallUrls", PATH_CALL, Protocol.COMPACT, args, parse_get_group_call_urls)
 
 
 def parse_get_group_call_urls(body: bytes, protocol: Protocol = Protocol.COMPACT) -> tuple[GroupCallUrl, ...]:
@@ -348,7 +352,7 @@ def get_group_call_url_info(url_id: str) -> TalkCall[GroupCallUrlInfo]:
     (talk-map §5.1); linecall sends the urlId, as linejs's raw CallService does.
     """
     args = tv.struct((2, tv.struct((1, tv.text(url_id)))))
-    return _call("getGroupCallUrlInfo", PATH_CALL, Protocol.COMPACT, args, parse_get_group_call_url_info)
+    return talk_call("getGroupCallUrlInfo", PATH_CALL, Protocol.COMPACT, args, parse_get_group_call_url_info)
 
 
 def parse_get_group_call_url_info(body: bytes, protocol: Protocol = Protocol.COMPACT) -> GroupCallUrlInfo:
@@ -358,7 +362,7 @@ def parse_get_group_call_url_info(body: bytes, protocol: Protocol = Protocol.COM
 def update_group_call_url(url_id: str, title: str) -> TalkCall[None]:
     """``updateGroupCallUrl(2 UpdateGroupCallUrlRequest{1 urlId, 2 targetAttribute{1 title}})``."""
     args = tv.struct((2, tv.struct((1, tv.text(url_id)), (2, tv.struct((1, tv.text(title)))))))
-    return _call("updateGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_update_group_call_url)
+    return talk_call("updateGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_update_group_call_url)
 
 
 def parse_update_group_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> None:
@@ -368,7 +372,7 @@ def parse_update_group_call_url(body: bytes, protocol: Protocol = Protocol.COMPA
 def delete_group_call_url(url_id: str) -> TalkCall[None]:
     """``deleteGroupCallUrl(2 DeleteGroupCallUrlRequest{1 urlId})``."""
     args = tv.struct((2, tv.struct((1, tv.text(url_id)))))
-    return _call("deleteGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_delete_group_call_url)
+    return talk_call("deleteGroupCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_delete_group_call_url)
 
 
 def parse_delete_group_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> None:
@@ -382,7 +386,7 @@ def join_chat_by_call_url(url_id: str, req_seq: int) -> TalkCall[Chat | None]:
     sends urlId and reqSeq. That a call-URL "ticket" is the urlId is not confirmed anywhere (uncertain).
     """
     args = tv.struct((2, tv.struct((1, tv.text(url_id)), (2, tv.i32(req_seq)))))
-    return _call("joinChatByCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_join_chat_by_call_url)
+    return talk_call("joinChatByCallUrl", PATH_CALL, Protocol.COMPACT, args, parse_join_chat_by_call_url)
 
 
 def parse_join_chat_by_call_url(body: bytes, protocol: Protocol = Protocol.COMPACT) -> Chat | None:

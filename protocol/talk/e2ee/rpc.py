@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from linecall.protocol.talk.service import PATH_TALK, PATH_TALK_BINARY, TalkCall, read_result
+from linecall.protocol.talk.service import TalkCall, read_result, talk_call, talk_path
 from linecall.protocol.thrift import values as tv
-from linecall.protocol.thrift.codec import encode_call
 from linecall.protocol.thrift.errors import ThriftDecodeError
 from linecall.protocol.thrift.values import Protocol, Struct, TMap, TType
 
@@ -79,14 +78,10 @@ class NegotiationResult:
         return self.public_key is not None and self.spec_version != SPEC_VERSION_UNSUPPORTED
 
 
-def _path(protocol: Protocol) -> str:
-    return PATH_TALK if protocol == Protocol.COMPACT else PATH_TALK_BINARY
-
-
 def _call(
     method: str, protocol: Protocol, args: Struct, parser: Callable[[bytes, Protocol], T]
 ) -> TalkCall[T]:
-    return TalkCall(method, _path(protocol), protocol, encode_call(protocol, method, args), parser)
+    return talk_call(method, talk_path(protocol), protocol, args, parser)
 
 
 def _success_struct(body: bytes, protocol: Protocol, method: str) -> Struct:
