@@ -39,6 +39,7 @@ from linecall.protocol.planet.route import CallRoute, GroupCallRoute
 E = TypeVar("E", ev.SetupAccepted, ev.PeerAnswered, ev.GroupJoined)
 J = TypeVar("J", ev.PeerAnswered, ev.GroupJoined)  # the events that say whether media keys are usable
 _HANGUP_GRACE_S = 1.0  # how long a shielded hang-up may take on exit
+_SEND_GRACE_S = 1.0  # how long one flush may wait for a full socket buffer, cancelled or not
 
 
 __all__ = ["PlanetCall", "PlanetCallError", "PlanetCallFailed", "PlanetCallReleased", "open_planet_call"]
@@ -110,15 +111,21 @@ class PlanetCall:
             await self._changed.wait()
 
     async def _flush(self) -> None:
-        """Send what the connection queued, then publish its events (in that order, one task at a time)."""
+        """Send what the connection queued, then publish its events (in that order, one task at a time).
+
+        Datagrams taken off the connection are sent even when this task is cancelled (within a short
+        bound): on shutdown the receiver or timer task may be mid-flush when the hang-up queues rel_req
+        behind the lock, and it is then this cancelled task that takes the rel_req and must send it.
+        """
         conn = self.connection
         async with self._lock:
-            while datagrams := conn.datagrams_to_send(trio.current_time()):
-                for data, addr in datagrams:
-                    try:
-                        await self._sock.sendto(data, addr)
-                    except (OSError, trio.ClosedResourceError) as exc:
-                        self._transport_failed("send", exc)
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + _SEND_GRACE_S):
+                while datagrams := conn.datagrams_to_send(trio.current_time()):
+                    for data, addr in datagrams:
+                        try:
+                            await self._sock.sendto(data, addr)
+                        except (OSError, trio.ClosedResourceError) as exc:
+                            self._transport_failed("send", exc)
             while (event := conn.next_event()) is not None:
                 if isinstance(event, ev.MediaReceived):
                     try:
