@@ -7,9 +7,10 @@ stall past the client's read timeout. Thrift goes through linecall's own codec (
 
 Served, compact, both plain (``/S4``, ``/SYNC4``, ``/V4``, ``/EXT/auth/tokenrefresh/v1``; binary on
 ``/S3``/``/SYNC3``) and through the encrypted gateway (``/enc``): getProfile, sync (held like a long poll
-until operations arrive or ``sync_hold`` passes), sendMessage (recorded; echoed as a SEND_MESSAGE operation),
-acquireCallRoute, getGroupCall, acquireGroupCallRoute (routes supplied by the test), the group-call URL
-methods, joinChatByCallUrl, inviteIntoGroupCall, kickoutFromGroupCall, and the V3 ``refresh``.
+until operations arrive or ``sync_hold`` passes), sendMessage (recorded; echoed as a SEND_MESSAGE operation,
+Letter Sealing chunks included, as LINE echoes them), acquireCallRoute, getGroupCall, acquireGroupCallRoute
+(routes supplied by the test), the group-call URL methods, joinChatByCallUrl, inviteIntoGroupCall,
+kickoutFromGroupCall, and the V3 ``refresh``.
 
 Gateway: tests generate an RSA key pair (:func:`gateway_keypair`) and give the client a
 :class:`LegyGateway` with its public key (:meth:`LegyServer.client_gateway`); the server unwraps ``x-lcs``
@@ -740,6 +741,7 @@ class LegyServer:
             text=sent.text,
             content_type=sent.content_type,
             content_metadata=sent.content_metadata,
+            chunks=sent.chunks,
             related_message_id=sent.related_message_id,
             message_relation_type=sent.message_relation_type,
             related_message_service_code=sent.related_message_service_code,

@@ -139,7 +139,10 @@ class E2EESim:
         message_id: str | None = None,
         tamper: bool = False,
     ) -> Operation:
-        """Append a RECEIVE_MESSAGE that ``sender`` sealed for us (1:1) or for ``group``'s chat."""
+        """Append a message that ``sender`` sealed for us (1:1) or for ``group``'s chat.
+
+        It arrives as RECEIVE_MESSAGE, or as SEND_MESSAGE when ``sender`` is the account itself (typed on
+        its phone; ``to`` then names the 1:1 peer), sealed with the account's key as the phone would."""
         pair = self.pairs[sender]
         if group is not None:
             recipient: PeerPublicKey | GroupKey = group
@@ -160,7 +163,7 @@ class E2EESim:
             to=target,
             to_type=MidType.USER if target.startswith("u") else MidType.GROUP,
             message_id=message_id,
-            op_type=OpType.RECEIVE_MESSAGE,
+            op_type=OpType.SEND_MESSAGE if sender == self.server.mid else OpType.RECEIVE_MESSAGE,
             chunks=tuple(chunks),
             content_metadata=sealed.content_metadata,
         )
