@@ -20,8 +20,6 @@ from typing import Any, TypedDict, TypeVar
 from linecall.protocol.planet.crypto import decode_mpkey as crypto_decode_mpkey
 from linecall.protocol.planet.errors import PlanetCryptoError, PlanetError
 
-MPKEY_LEN = 33
-
 
 class RouteError(PlanetError, ValueError):
     """A route that cannot be used: missing or mistyped fields, bad ``commParam`` or ``mpkey``."""
