@@ -69,7 +69,7 @@ _RTP_RATE = 48_000
 
 
 class CallEnd(enum.StrEnum):
-    """How a call ended (the API's ``EndKind`` uses the same words)."""
+    """How a call ended; the Audio Caller API reports it as ``bot.api.placer.EndKind`` (the same enum)."""
 
     COMPLETED = "completed"
     """Answered (or joined), the whole sequence played, linecall hung up."""
@@ -84,7 +84,7 @@ class CallEnd(enum.StrEnum):
     NETWORK_ERROR = "network_error"
     """The PLANET/UDP side failed: relay silent (setup timeout), socket error, unusable media keys."""
     CANCELLED = "cancelled"
-    """The daemon stopped while the call was live."""
+    """The daemon stopped while the call was queued or live."""
 
 
 @dataclass(frozen=True, slots=True)

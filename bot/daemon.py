@@ -408,7 +408,7 @@ class DaemonCallPlacer:
             wall_clock=daemon.options.wall_clock,
         )
         return api_placer.CallOutcome(
-            kind=api_placer.EndKind(outcome.end.value),
+            kind=outcome.end,
             ended_at=outcome.ended_at,
             setup_at=outcome.setup_at,
             answered_at=outcome.answered_at,

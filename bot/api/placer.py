@@ -2,16 +2,17 @@
 
 The daemon owns Talk, routes, PLANET and pacing; the API owns requests, history and callbacks. They meet
 in :class:`CallPlacer`, so the API is tested with a fake placer and the daemon plugs its call worker in
-through an adapter without either side importing the other's internals.
+through an adapter. The one thing shared is the words for how a call ended: :data:`EndKind` is the call
+worker's own enum, so the two sides cannot drift apart.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from linecall.bot.calls import CallEnd
 from linecall.media.clip import Clip
 
 __all__ = ["CallOutcome", "CallPlacer", "EndKind", "RingingHook"]
@@ -19,23 +20,9 @@ __all__ = ["CallOutcome", "CallPlacer", "EndKind", "RingingHook"]
 RingingHook = Callable[[], Awaitable[None]]
 
 
-class EndKind(enum.StrEnum):
-    """How a placed call ended, in the words of the daemon's call worker."""
-
-    COMPLETED = "completed"
-    """Answered, the whole sequence played, linecall hung up."""
-    NO_ANSWER = "no_answer"
-    """Rung, never answered within LINE_CALL_ANSWER_TIMEOUT_MS."""
-    REFUSED = "refused"
-    """LINE refused the call: the route (INVALID_STATE, ...) or the relay's setup (``code``)."""
-    PEER_HANGUP = "peer_hangup"
-    """The callee hung up (``code`` = the peer's rel_code); before answering, that is a decline."""
-    ROUTE_ERROR = "route_error"
-    """The call route could not be obtained (Talk unreachable, transport error)."""
-    NETWORK_ERROR = "network_error"
-    """The PLANET/UDP side failed (setup timeout, socket error, media keys unusable)."""
-    CANCELLED = "cancelled"
-    """The daemon stopped while the call was queued or live."""
+EndKind = CallEnd
+"""How a placed call ended: the daemon's call-worker enum itself, named for the API (whose history has a
+different ``CallEnd``, the record of an ended call), so the adapter passes it through without translating."""
 
 
 @dataclass(frozen=True, slots=True)
