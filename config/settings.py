@@ -227,32 +227,12 @@ class Settings(BaseSettings):
     @field_validator("line_auth_token_file")
     @classmethod
     def _token_file(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(
-                f"cannot read it ({exc.strerror or exc}); point it at a readable file that holds the token"
-            ) from None
-        if not text:
-            raise ValueError("the file is empty; put the auth token in it")
-        return path
+        return _check_secret_file(path, holds="the token", put="the auth token")
 
     @field_validator("line_api_key_file", "line_api_secret_file")
     @classmethod
     def _api_secret_file(cls, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(
-                f"cannot read it ({exc.strerror or exc}); point it at a readable file that holds the value"
-            ) from None
-        if not text:
-            raise ValueError("the file is empty; put the API key or secret in it")
-        return path
+        return _check_secret_file(path, holds="the value", put="the API key or secret")
 
     @field_validator("line_http_listen")
     @classmethod
@@ -387,6 +367,21 @@ _USER_MID = re.compile(r"u[0-9a-f]{32}")
 
 def _split_mids(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _check_secret_file(path: Path | None, *, holds: str, put: str) -> Path | None:
+    """A *_FILE variable must name a readable file with something in it, checked at startup (not at first use)."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read it ({exc.strerror or exc}); point it at a readable file that holds {holds}"
+        ) from None
+    if not text:
+        raise ValueError(f"the file is empty; put {put} in it")
+    return path
 
 
 def _secret(value: SecretStr | None, path: Path | None) -> SecretStr | None:
