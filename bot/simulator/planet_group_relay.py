@@ -16,43 +16,30 @@ sans-I/O :class:`GroupRelayCore` plays the group side of planet_wire_group.json:
   packet) to the participant, one every ``mixer_interval_s`` from the join on;
 * ``kick_after_s`` after the join the relay sends its own rel_req; the participant's rel_req is recorded.
 
-The 1:1 relay (:mod:`.planet_relay_core`) is untouched; this module only reuses its records, its session
-parameters and its Trio runner.
+Frame handling (bootstrap binding, classification, sealing, timers) is the 1:1 relay's, shared through
+:class:`~.planet_relay_endpoint.RelayEndpoint`; this module adds the group's call logic and reuses the 1:1
+relay's records, session parameters and Trio runner.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
-import heapq
 import hmac
 import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 import trio
 
-from linecall.protocol.planet import constants as c
 from linecall.protocol.planet.crypto import P256KeyPair, RandomSource
 from linecall.protocol.planet.errors import PlanetError, ProtoDecodeError
-from linecall.protocol.planet.framing import (
-    TAIL_CLASS_RAW,
-    BootstrapPrefix,
-    FrameCodec,
-    FrameKind,
-    IgnoredDatagram,
-    IgnoreReason,
-    InboundFrame,
-    InboundResult,
-    is_rtp_like,
-    looks_bootstrap,
-)
 from linecall.protocol.planet.media_keys import DEFAULT_GROUP_MODE, LocalMediaMaterial, MediaKeyMode
 from linecall.protocol.planet.messages import (
     BridgeInfo,
@@ -65,33 +52,19 @@ from linecall.protocol.planet.messages import (
     ParticipateReq,
     ParticipateRsp,
     PlanetAddr,
-    PlanetBody,
     PlanetMessage,
-    PlanetMsgHdr,
     RelReq,
     ScBody,
     StrmSpec,
     build_group_offer,
-    decode_planet_message,
     unwrap_data_session,
 )
-from linecall.protocol.planet.messages_sc import PinholeProbe, PinholeReport
-from linecall.protocol.planet.proto import FieldSet
 from linecall.protocol.planet.route import GroupCallRoute, group_credential
 
 from .planet_group_media import MixerMedia, MixerStats
-from .planet_records import (
-    KIND_PLANET_SHORT,
-    KIND_PLANET_UNAUTHENTICATED,
-    KIND_PLANET_UNDECODABLE,
-    KIND_PROBE,
-    KIND_RAW_UNDECODABLE,
-    KIND_REPORT,
-    ReceivedDatagram,
-    SentDatagram,
-    message_kind,
-)
+from .planet_records import ReceivedDatagram
 from .planet_relay import PlanetRelay
+from .planet_relay_endpoint import Address, RelayEndpoint, RelayTimer
 from .planet_script import (
     RESULT_BAD_CREDENTIAL,
     RESULT_BAD_OFFER,
@@ -114,7 +87,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-Address = tuple[str, int]
 Int16Array = npt.NDArray[np.int16]
 
 DEFAULT_GROUP_TOKEN: Final = "bG9vcGJhY2stZ3JvdXAtdG9rZW4="  # base64("loopback-group-token")
@@ -196,14 +168,7 @@ class _Join:
     participant_secret: bytes
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class _Timer:
-    at: float
-    order: int
-    action: str
-
-
-class GroupRelayCore:
+class GroupRelayCore(RelayEndpoint):
     """One simulated group call, sans I/O: ``receive_datagram`` / ``datagrams_to_send`` / timers.
 
     Construction draws (for what ``config`` leaves unset): transport key pair, mixer media material,
@@ -219,27 +184,19 @@ class GroupRelayCore:
     ) -> None:
         self.script = script if script is not None else GroupScript()
         self.config = config if config is not None else GroupRelayConfig()
-        self._random = random
-        self.keypair = self.config.keypair or P256KeyPair.generate(random)
+        keypair = self.config.keypair or P256KeyPair.generate(random)
         self.mixer_material = self.config.mixer_media or LocalMediaMaterial.generate(random)
-        self.params = self.config.session or RelaySessionParams.draw(random)
+        params = self.config.session or RelaySessionParams.draw(random)
+        super().__init__(keypair=keypair, params=params, random=random)
         self.state = GroupState.IDLE
-        self.received: list[ReceivedDatagram] = []
-        self.sent: list[SentDatagram] = []
         self.participates = 0
         self.provisional_sent = 0
         self.client_release: RelReq | None = None
         self.data_session: StrmSpec | None = None
         self.media: MixerMedia | None = None
-        self._codec: FrameCodec | None = None
-        self._client_addr: Address | None = None
         self._join: _Join | None = None
         self._last_reply: ParticipateRsp | None = None
-        self._tran_seq = self.params.first_tran_seq
         self._bootstrap_sent = False
-        self._outbox: list[tuple[bytes, Address]] = []
-        self._timers: list[_Timer] = []
-        self._timer_order = 0
         self._mixer_index = 0
         self._joined_at: float | None = None
 
@@ -247,10 +204,6 @@ class GroupRelayCore:
         return f"GroupRelayCore(state={self.state.value}, received={len(self.received)})"
 
     # ── identity ─────────────────────────────────────────────────────────────────────────────────
-
-    @property
-    def mpkey(self) -> bytes:
-        return self.keypair.public_key
 
     def route_json(self, host: str, port: int) -> dict[str, Any]:
         """GroupCallRoute JSON (Thrift names, the shape of planet_wire_group.json's ``route``)."""
@@ -271,33 +224,8 @@ class GroupRelayCore:
             "stnpk": "",
         }
 
-    # ── sans-I/O interface ───────────────────────────────────────────────────────────────────────
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        """Take one datagram from ``addr``; never raises on bad input (junk is recorded and dropped)."""
-        data = bytes(data)
-        if is_rtp_like(data):
-            self._receive_media(data, addr, now)
-            return
-        result = self._open(data)
-        if isinstance(result, IgnoredDatagram):
-            kind = KIND_PLANET_SHORT if result.reason is IgnoreReason.SHORT else KIND_PLANET_UNAUTHENTICATED
-            self.received.append(ReceivedDatagram(now, addr, kind, len(data)))
-            return
-        self._client_addr = addr
-        self._receive_frame(result, addr, now, len(data))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        out, self._outbox = self._outbox, []
-        return out
-
-    def get_timer(self) -> float | None:
-        return self._timers[0].at if self._timers else None
-
-    def handle_timer(self, now: float) -> None:
-        while self._timers and self._timers[0].at <= now:
-            timer = heapq.heappop(self._timers)
-            {"final": self._on_final, "mixer": self._on_mixer, "kick": self._on_kick}[timer.action](now)
+    def _run_timer(self, timer: RelayTimer, now: float) -> None:
+        {"final": self._on_final, "mixer": self._on_mixer, "kick": self._on_kick}[timer.action](now)
 
     # ── results ──────────────────────────────────────────────────────────────────────────────────
 
@@ -312,55 +240,9 @@ class GroupRelayCore:
     def stats(self) -> MixerStats:
         return self.mixer_stats
 
-    def received_kinds(self) -> list[str]:
-        return [r.kind for r in self.received]
-
-    def sent_kinds(self) -> list[str]:
-        return [s.kind for s in self.sent]
-
     # ── inbound ──────────────────────────────────────────────────────────────────────────────────
 
-    def _open(self, data: bytes) -> InboundResult:
-        if self._codec is not None:
-            return self._codec.open(data)
-        if not looks_bootstrap(data):
-            return IgnoredDatagram(IgnoreReason.SHORT if len(data) < 22 else IgnoreReason.UNAUTHENTICATED)
-        try:
-            prefix = BootstrapPrefix.parse(data)
-            codec = FrameCodec(
-                local=self.keypair,
-                peer_public_key=prefix.public_key,
-                bootstrap_seed=self.params.bootstrap_seed,
-                send_label=self.params.send_label,
-                first_seq=self.params.first_frame_seq,
-            )
-        except PlanetError:
-            return IgnoredDatagram(IgnoreReason.UNAUTHENTICATED)
-        result = codec.open(data)
-        if isinstance(result, InboundFrame):
-            self._codec = codec  # bound to this participant from now on
-        return result
-
-    def _receive_frame(self, frame: InboundFrame, addr: Address, now: float, size: int) -> None:
-        common: dict[str, Any] = {"frame_seq": frame.header.seq, "bootstrap": frame.bootstrap}
-        if not frame.bootstrap and (frame.header.tail16 >> 8) & 0xF8 == TAIL_CLASS_RAW:
-            raw = _decode_raw(frame.plaintext)
-            kind = (
-                KIND_RAW_UNDECODABLE
-                if raw is None
-                else KIND_PROBE
-                if isinstance(raw, PinholeProbe)
-                else KIND_REPORT
-            )
-            self.received.append(ReceivedDatagram(now, addr, kind, size, raw=raw, **common))
-            return
-        try:
-            message = decode_planet_message(frame.plaintext)
-        except ProtoDecodeError:
-            self.received.append(ReceivedDatagram(now, addr, KIND_PLANET_UNDECODABLE, size, **common))
-            return
-        kind = message_kind(message)
-        self.received.append(ReceivedDatagram(now, addr, kind, size, message=message, **common))
+    def _on_message(self, message: PlanetMessage, kind: str, now: float) -> None:
         if self.script.silent:
             return
         body, chan = message.body, message.chan
@@ -377,7 +259,7 @@ class GroupRelayCore:
 
     def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
         if self.media is None:
-            self.received.append(ReceivedDatagram(now, addr, KIND_GROUP_UNEXPECTED, len(data)))
+            self._record(ReceivedDatagram(now, addr, KIND_GROUP_UNEXPECTED, len(data)))
             return
         name, media = self.media.receive(data)
         kind = {
@@ -386,7 +268,7 @@ class GroupRelayCore:
             "rtcp": KIND_GROUP_RTCP,
         }.get(name, KIND_GROUP_REJECTED)
         header = media.header if media is not None else None
-        self.received.append(ReceivedDatagram(now, addr, kind, len(data), rtp=header))
+        self._record(ReceivedDatagram(now, addr, kind, len(data), rtp=header))
 
     # ── the join ─────────────────────────────────────────────────────────────────────────────────
 
@@ -492,9 +374,7 @@ class GroupRelayCore:
             return
         if self._mixer_index >= len(payloads) or self._joined_at is None:
             return
-        wire = media.send(payloads[self._mixer_index])
-        self._outbox.append((wire, addr))
-        self.sent.append(SentDatagram(now, addr, KIND_GROUP_AUDIO, wire))
+        self._queue_media(media.send(payloads[self._mixer_index]), addr, KIND_GROUP_AUDIO, now)
         self._mixer_index += 1
         if self._mixer_index < len(payloads):
             self._schedule(self._joined_at + self._mixer_index * self.script.mixer_interval_s, "mixer")
@@ -509,10 +389,6 @@ class GroupRelayCore:
 
     # ── outbound ─────────────────────────────────────────────────────────────────────────────────
 
-    def _schedule(self, at: float, action: str) -> None:
-        self._timer_order += 1
-        heapq.heappush(self._timers, _Timer(at, self._timer_order, action))
-
     def _cc_chan(self) -> ChanHdr:
         join = self._join
         if join is None:  # pragma: no cover - only called within a join
@@ -526,34 +402,11 @@ class GroupRelayCore:
         self._send(rsp, now, chan=self._cc_chan())
 
     def _send(self, body: CcBody | McBody | ScBody, now: float, *, chan: ChanHdr | None) -> None:
-        codec, destination = self._codec, self._client_addr
-        if codec is None or destination is None:  # pragma: no cover
+        if self._codec is None or self._client_addr is None:  # pragma: no cover
             return
-        hdr = PlanetMsgHdr(
-            user_id="",
-            msg_id=body.MSG_ID,
-            sess_id=self.params.sess_id,
-            tran_id=self._random(c.TRAN_ID_LEN),
-            tran_seq=self._tran_seq,
-            loc_nonce=self.params.loc_nonce,
-        )
-        self._tran_seq += 1
-        message = PlanetMessage(hdr, cast(PlanetBody, body), None if isinstance(body, ScBody) else chan)
         bootstrap = not self._bootstrap_sent  # the participant learns our keys from our first frame
         self._bootstrap_sent = True
-        wire = codec.seal(message.encode(), FrameKind.BOOTSTRAP if bootstrap else FrameKind.CONTROL)
-        self._outbox.append((wire, destination))
-        self.sent.append(SentDatagram(now, destination, message_kind(message), wire, message, bootstrap))
-
-
-def _decode_raw(plaintext: bytes) -> PinholeProbe | PinholeReport | None:
-    """A raw frame's plaintext: a probe carries its record in f3, the report in f1."""
-    try:
-        if FieldSet.parse(plaintext).has(3):
-            return PinholeProbe.decode(plaintext)
-        return PinholeReport.decode(plaintext)
-    except ProtoDecodeError:
-        return None
+        self._queue_message(body, now, chan=chan, user_id="", bootstrap=bootstrap)
 
 
 class GroupRelay(PlanetRelay):

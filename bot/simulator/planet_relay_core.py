@@ -19,33 +19,19 @@ replayed byte for byte. Nothing here raises on bad input: junk is recorded under
 
 from __future__ import annotations
 
-import heapq
 import hmac
 import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, ClassVar, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from linecall.protocol.planet import constants as c
 from linecall.protocol.planet.crypto import P256KeyPair, RandomSource
-from linecall.protocol.planet.errors import PlanetError, ProtoDecodeError
-from linecall.protocol.planet.framing import (
-    TAIL_CLASS_RAW,
-    BootstrapPrefix,
-    FrameCodec,
-    FrameKind,
-    IgnoredDatagram,
-    IgnoreReason,
-    InboundFrame,
-    InboundResult,
-    is_rtp_like,
-    looks_bootstrap,
-)
+from linecall.protocol.planet.errors import PlanetError
 from linecall.protocol.planet.media_keys import LocalMediaMaterial
 from linecall.protocol.planet.media_offer import MediaOffer
 from linecall.protocol.planet.messages import (
@@ -54,18 +40,14 @@ from linecall.protocol.planet.messages import (
     ConnRsp,
     InfoReq,
     McBody,
-    PlanetBody,
     PlanetMessage,
     PlanetMsgHdr,
     RelReq,
     ScBody,
     SetupReq,
     SetupRsp,
-    decode_planet_message,
     info_rsp_for,
 )
-from linecall.protocol.planet.messages_sc import PinholeProbe, PinholeReport
-from linecall.protocol.planet.proto import FieldSet
 from linecall.protocol.planet.route import setup_credential
 from linecall.protocol.rtp.srtp import SrtpError
 
@@ -82,21 +64,14 @@ from .planet_peer_messages import (
     refusing_setup_rsp,
 )
 from .planet_records import (
-    KIND_PLANET_SHORT,
-    KIND_PLANET_UNAUTHENTICATED,
-    KIND_PLANET_UNDECODABLE,
-    KIND_PROBE,
-    KIND_RAW_UNDECODABLE,
-    KIND_REPORT,
     KIND_SRTP_AUDIO,
     KIND_SRTP_REJECTED,
     KIND_SRTP_UNEXPECTED,
     CallState,
     ReceivedDatagram,
     RelayStats,
-    SentDatagram,
-    message_kind,
 )
+from .planet_relay_endpoint import Address, RelayEndpoint, RelayTimer
 from .planet_script import (
     RESULT_BAD_CREDENTIAL,
     RESULT_BAD_OFFER,
@@ -112,7 +87,6 @@ __all__ = ["PEER_RELEASER", "RelayCore"]
 
 log = structlog.get_logger(__name__)
 
-Address = tuple[str, int]
 Int16Array = npt.NDArray[np.int16]
 
 #: Replies the peer waits for after each follow-up before sending the next one.
@@ -137,15 +111,7 @@ class _Call:
     setup_rsp: SetupRsp
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class _Timer:
-    at: float
-    order: int
-    action: str
-    generation: int = 0
-
-
-class RelayCore:
+class RelayCore(RelayEndpoint):
     """One simulated 1:1 call: the relay's transport side and the called party behind it.
 
     Construction draws, in this order and only for what ``config`` leaves unset: the transport key
@@ -153,6 +119,8 @@ class RelayCore:
     session values (:meth:`RelaySessionParams.draw`). Afterwards each planet_msg sent draws a 16-byte
     tran_id. The first client bootstrap frame that authenticates binds the relay to that client.
     """
+
+    KEEP_PLAINTEXT: ClassVar[bool] = True  # the transcript replays compare what the client sealed
 
     def __init__(
         self,
@@ -163,27 +131,19 @@ class RelayCore:
     ) -> None:
         self.script = script if script is not None else PeerScript()
         self.config = config if config is not None else RelayConfig()
-        self._random = random
-        self.keypair = self.config.keypair or P256KeyPair.generate(random)
+        keypair = self.config.keypair or P256KeyPair.generate(random)
         self.peer_material = self.config.peer_media or LocalMediaMaterial.generate(random)
-        self.params = self.config.session or RelaySessionParams.draw(random)
+        params = self.config.session or RelaySessionParams.draw(random)
+        super().__init__(keypair=keypair, params=params, random=random)
         self.state = CallState.IDLE
-        self.received: list[ReceivedDatagram] = []
-        self.sent: list[SentDatagram] = []
         self.replies_missing: list[str] = []
         self.client_release: RelReq | None = None
         self.released_by_peer = False
         self.media: PeerMedia | None = None
-        self._codec: FrameCodec | None = None
-        self._client_addr: Address | None = None
         self._media_addr: Address | None = None
         self._call: _Call | None = None
         self._client_media_chan: int | None = None
-        self._tran_seq = self.params.first_tran_seq
         self._setups_seen = 0
-        self._outbox: list[tuple[bytes, Address]] = []
-        self._timers: list[_Timer] = []
-        self._timer_order = 0
         self._steps: deque[str] = deque()
         self._current_step: str | None = None
         self._awaiting: set[str] = set()
@@ -197,57 +157,15 @@ class RelayCore:
 
     # ── identity ─────────────────────────────────────────────────────────────────────────────────
 
-    @property
-    def mpkey(self) -> bytes:
-        """The relay's 33-byte compressed public key, published as ``commParam.mpkey``."""
-        return self.keypair.public_key
-
     def route_json(self, host: str, port: int, *, to_mid: str | None = None) -> dict[str, Any]:
         """The CallRoute JSON that points a client at this relay listening on ``host:port``."""
         return relay_route_json(host=host, port=port, mpkey=self.mpkey, config=self.config, to_mid=to_mid)
-
-    # ── sans-I/O interface ───────────────────────────────────────────────────────────────────────
-
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
-        """Take one datagram from ``addr``; never raises on bad input (junk is recorded and dropped)."""
-        data = bytes(data)
-        if is_rtp_like(data):
-            self._receive_media(data, addr, now)
-            return
-        result = self._open(data)
-        if isinstance(result, IgnoredDatagram):
-            kind = KIND_PLANET_SHORT if result.reason is IgnoreReason.SHORT else KIND_PLANET_UNAUTHENTICATED
-            self._record(ReceivedDatagram(now, addr, kind, len(data)))
-            return
-        self._client_addr = addr
-        self._receive_frame(result, addr, now, len(data))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        """Everything queued since the last call, in order, with its destination."""
-        out, self._outbox = self._outbox, []
-        return out
-
-    def get_timer(self) -> float | None:
-        """When :meth:`handle_timer` next has work (clock of the ``now`` values fed in), or ``None``."""
-        return self._timers[0].at if self._timers else None
-
-    def handle_timer(self, now: float) -> None:
-        """Run every scheduled action due at ``now`` (in schedule order)."""
-        while self._timers and self._timers[0].at <= now:
-            timer = heapq.heappop(self._timers)
-            self._run_timer(timer, now)
 
     # ── results ──────────────────────────────────────────────────────────────────────────────────
 
     def heard_pcm(self) -> Int16Array:
         """What the peer heard: the client's audio decoded to 48 kHz mono int16 (empty before media)."""
         return self.media.heard_pcm() if self.media is not None else np.zeros(0, dtype=np.int16)
-
-    def received_kinds(self) -> list[str]:
-        return [r.kind for r in self.received]
-
-    def sent_kinds(self) -> list[str]:
-        return [s.kind for s in self.sent]
 
     def received_of(self, kind: str) -> list[ReceivedDatagram]:
         return [r for r in self.received if r.kind == kind]
@@ -283,61 +201,6 @@ class RelayCore:
 
     # ── inbound ──────────────────────────────────────────────────────────────────────────────────
 
-    def _open(self, data: bytes) -> InboundResult:
-        if self._codec is not None:
-            return self._codec.open(data)
-        candidate = self._candidate_codec(data)
-        if candidate is None:
-            short = len(data) < 22
-            return IgnoredDatagram(IgnoreReason.SHORT if short else IgnoreReason.UNAUTHENTICATED)
-        result = candidate.open(data)
-        if isinstance(result, InboundFrame):
-            self._codec = candidate  # bound to this client from now on
-        return result
-
-    def _candidate_codec(self, data: bytes) -> FrameCodec | None:
-        """A relay-role codec keyed to the public key in a bootstrap frame's clear prefix, if usable."""
-        if not looks_bootstrap(data):
-            return None
-        try:
-            prefix = BootstrapPrefix.parse(data)
-            return FrameCodec(
-                local=self.keypair,
-                peer_public_key=prefix.public_key,
-                bootstrap_seed=self.params.bootstrap_seed,
-                send_label=self.params.send_label,
-                first_seq=self.params.first_frame_seq,
-            )
-        except PlanetError:  # not a point on P-256, and the like
-            return None
-
-    def _receive_frame(self, frame: InboundFrame, addr: Address, now: float, size: int) -> None:
-        common: dict[str, Any] = {
-            "frame_seq": frame.header.seq,
-            "bootstrap": frame.bootstrap,
-            "plaintext": frame.plaintext,
-        }
-        if not frame.bootstrap and (frame.header.tail16 >> 8) & 0xF8 == TAIL_CLASS_RAW:
-            raw = _decode_raw(frame.plaintext)
-            kind = (
-                KIND_RAW_UNDECODABLE
-                if raw is None
-                else KIND_PROBE
-                if isinstance(raw, PinholeProbe)
-                else KIND_REPORT
-            )
-            self._record(ReceivedDatagram(now, addr, kind, size, raw=raw, **common))
-            return
-        try:
-            message = decode_planet_message(frame.plaintext)
-        except ProtoDecodeError:
-            self._record(ReceivedDatagram(now, addr, KIND_PLANET_UNDECODABLE, size, **common))
-            return
-        kind = message_kind(message)
-        self._record(ReceivedDatagram(now, addr, kind, size, message=message, **common))
-        if not self.script.silent:
-            self._on_message(message, kind, now)
-
     def _receive_media(self, data: bytes, addr: Address, now: float) -> None:
         if self.media is None:
             self._record(ReceivedDatagram(now, addr, KIND_SRTP_UNEXPECTED, len(data)))
@@ -357,6 +220,8 @@ class RelayCore:
     # ── call logic ───────────────────────────────────────────────────────────────────────────────
 
     def _on_message(self, message: PlanetMessage, kind: str, now: float) -> None:
+        if self.script.silent:
+            return
         # Replies to a follow-up are ticked off before the message is handled, so a message that
         # starts the next step (a conn_rsp) can never also count as that step's reply.
         if kind in self._awaiting and self.state is CallState.CONNECTED:
@@ -487,12 +352,8 @@ class RelayCore:
 
     # ── timers ───────────────────────────────────────────────────────────────────────────────────
 
-    def _schedule(self, at: float, action: str, generation: int = 0) -> None:
-        self._timer_order += 1
-        heapq.heappush(self._timers, _Timer(at, self._timer_order, action, generation))
-
-    def _run_timer(self, timer: _Timer, now: float) -> None:
-        handler: Callable[[_Timer, float], None] = {
+    def _run_timer(self, timer: RelayTimer, now: float) -> None:
+        handler: Callable[[RelayTimer, float], None] = {
             "answer": self._on_answer_timer,
             "step_timeout": self._on_step_timeout,
             "reply": self._on_reply_timer,
@@ -500,7 +361,7 @@ class RelayCore:
         }[timer.action]
         handler(timer, now)
 
-    def _on_answer_timer(self, timer: _Timer, now: float) -> None:
+    def _on_answer_timer(self, timer: RelayTimer, now: float) -> None:
         if self.state is not CallState.RINGING or self._call is None:
             return
         self._send_cc(peer_conn_req(self.peer_material, self.config), now, dst=self._call.client_chan_id)
@@ -509,28 +370,26 @@ class RelayCore:
         if self.script.hangup_after_s is not None:
             self._schedule(now + self.script.hangup_after_s, "hangup")
 
-    def _on_step_timeout(self, timer: _Timer, now: float) -> None:
+    def _on_step_timeout(self, timer: RelayTimer, now: float) -> None:
         if timer.generation != self._step_generation or self.state is not CallState.CONNECTED:
             return
         self.replies_missing.append(f"{self._current_step}: {', '.join(sorted(self._awaiting))}")
         self._awaiting.clear()
         self._advance(now)
 
-    def _on_reply_timer(self, timer: _Timer, now: float) -> None:
+    def _on_reply_timer(self, timer: RelayTimer, now: float) -> None:
         media, payloads = self.media, self.script.reply_payloads
         if media is None or self.state not in _LIVE_STATES or self._reply_index >= len(payloads):
             return
         destination = self._media_addr or self._client_addr
         if destination is None:  # pragma: no cover - a live call has heard from its client
             return
-        wire = media.send(payloads[self._reply_index])
-        self._outbox.append((wire, destination))
-        self.sent.append(SentDatagram(now, destination, KIND_SRTP_AUDIO, wire))
+        self._queue_media(media.send(payloads[self._reply_index]), destination, KIND_SRTP_AUDIO, now)
         self._reply_index += 1
         if self._reply_index < len(payloads):
             self._schedule(self._reply_start + self._reply_index * self.script.reply_interval_s, "reply")
 
-    def _on_hangup_timer(self, timer: _Timer, now: float) -> None:
+    def _on_hangup_timer(self, timer: RelayTimer, now: float) -> None:
         if self.state not in (CallState.ANSWERED, CallState.CONNECTED) or self._call is None:
             return
         self._send_cc(peer_rel_req(self.script.hangup_code), now, dst=self._call.client_chan_id)
@@ -563,31 +422,9 @@ class RelayCore:
     def _send(
         self, body: CcBody | McBody | ScBody, now: float, *, chan: ChanHdr | None, bootstrap: bool = False
     ) -> None:
-        codec, destination, call = self._codec, self._client_addr, self._call
-        if codec is None or destination is None or call is None:  # pragma: no cover
+        call = self._call
+        if call is None:  # pragma: no cover
             return
-        hdr = PlanetMsgHdr(
-            user_id=call.callee_mid,
-            msg_id=body.MSG_ID,
-            sess_id=self.params.sess_id,
-            tran_id=self._random(c.TRAN_ID_LEN),
-            tran_seq=self._tran_seq,
-            loc_nonce=self.params.loc_nonce,
-        )
-        self._tran_seq += 1
-        message = PlanetMessage(hdr, cast(PlanetBody, body), None if isinstance(body, ScBody) else chan)
-        wire = codec.seal(message.encode(), FrameKind.BOOTSTRAP if bootstrap else FrameKind.CONTROL)
-        self._outbox.append((wire, destination))
-        kind = message_kind(message)
-        self.sent.append(SentDatagram(now, destination, kind, wire, message, bootstrap))
-        log.debug("sim_relay_send", kind=kind, size=len(wire), state=self.state.value)
-
-
-def _decode_raw(plaintext: bytes) -> PinholeProbe | PinholeReport | None:
-    """A raw frame's plaintext: a probe carries its record in f3, the report in f1."""
-    try:
-        if FieldSet.parse(plaintext).has(3):
-            return PinholeProbe.decode(plaintext)
-        return PinholeReport.decode(plaintext)
-    except ProtoDecodeError:
-        return None
+        sent = self._queue_message(body, now, chan=chan, user_id=call.callee_mid, bootstrap=bootstrap)
+        if sent is not None:
+            log.debug("sim_relay_send", kind=sent.kind, size=len(sent.wire), state=self.state.value)
