@@ -199,9 +199,8 @@ class GroupSsrcPlan(RtpGroupSsrcPlan):
 
     @classmethod
     def from_random_u32(cls, value: int) -> GroupSsrcPlan:
-        """base = value with its low byte cleared, or 0x100 if that leaves 0 (= ``from_u32``)."""
-        base = value & 0xFFFFFF00
-        return cls(base or 0x100)
+        """The name this module has always offered for :meth:`from_u32` (one derivation of the base)."""
+        return cls.from_u32(value)
 
     def strm_spec(self) -> StrmSpec:
         return group_strm_spec(self)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Self
 
 from .rtp import LINE_EXTENSION_PROFILE, RtpError, RtpExtension, RtpHeader, RtpPacket
 
@@ -120,13 +120,13 @@ class GroupSsrcPlan:
             raise ValueError(f"SSRC base must be a non-zero uint32 with a clear low byte: {self.base:#x}")
 
     @classmethod
-    def from_u32(cls, value: int) -> GroupSsrcPlan:
+    def from_u32(cls, value: int) -> Self:
         """The plan linejs derives from one random uint32: low byte cleared, 0 replaced by 0x100."""
         base = value & 0xFFFF_FF00
         return cls(base or 0x100)
 
     @classmethod
-    def draw(cls, random: Callable[[int], bytes]) -> GroupSsrcPlan:
+    def draw(cls, random: Callable[[int], bytes]) -> Self:
         """Draw a fresh plan from an injected randomness source (4 bytes, big-endian)."""
         return cls.from_u32(int.from_bytes(random(4), "big"))
 
