@@ -63,7 +63,7 @@ from linecall.protocol.planet.route import GroupCallRoute, group_credential
 
 from .planet_group_media import MixerMedia, MixerStats
 from .planet_records import ReceivedDatagram
-from .planet_relay import PlanetRelay
+from .planet_relay import PlanetRelay, serve_relay
 from .planet_relay_endpoint import Address, RelayEndpoint, RelayTimer
 from .planet_script import (
     RESULT_BAD_CREDENTIAL,
@@ -432,16 +432,10 @@ async def run_group_relay(
     random: RandomSource = os.urandom,
 ) -> AsyncIterator[GroupRelay]:
     """Run a group relay on ``host`` (an ephemeral UDP port) for the duration of the block."""
-    family = trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET
-    sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
-    with sock:
-        await sock.bind((host, 0))
-        bound_host, port = sock.getsockname()[:2]
+
+    def make_relay(sock: trio.socket.SocketType, address: Address) -> GroupRelay:
         core = GroupRelayCore(script, config, random=random)
-        relay = GroupRelay(core, sock, (str(bound_host), int(port)))  # type: ignore[arg-type]
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(relay.serve)
-            try:
-                yield relay
-            finally:
-                nursery.cancel_scope.cancel()
+        return GroupRelay(core, sock, address)  # type: ignore[arg-type]
+
+    async with serve_relay(host, make_relay) as relay:
+        yield relay

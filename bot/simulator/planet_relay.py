@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -63,11 +63,13 @@ __all__ = [
     "relay_call_route",
     "relay_route_json",
     "run_planet_relay",
+    "serve_relay",
 ]
 
 log = structlog.get_logger(__name__)
 
 Int16Array = npt.NDArray[np.int16]
+Address = tuple[str, int]
 _MAX_DATAGRAM: Final = 65_535
 
 
@@ -178,15 +180,35 @@ async def run_planet_relay(
     here. Leaving the block stops the relay and closes its socket.
     """
     config = config if config is not None else RelayConfig()
+
+    def make_relay(sock: trio.socket.SocketType, address: Address) -> PlanetRelay:
+        bound_config = config
+        if advertise_media_addr and bound_config.media_addr is None:
+            bound_config = replace(bound_config, media_addr=address)
+        return PlanetRelay(RelayCore(script, bound_config, random=random), sock, address)
+
+    async with serve_relay(host, make_relay) as relay:
+        yield relay
+
+
+_Relay = TypeVar("_Relay", bound=PlanetRelay)
+
+
+@asynccontextmanager
+async def serve_relay(
+    host: str, make_relay: Callable[[trio.socket.SocketType, Address], _Relay]
+) -> AsyncIterator[_Relay]:
+    """Bind an ephemeral UDP port on ``host``, build the relay for that address, serve it for the block.
+
+    The runner of both loopback relays (1:1 and group): leaving the block stops the relay and closes its
+    socket.
+    """
     family = trio.socket.AF_INET6 if ":" in host else trio.socket.AF_INET
     sock = trio.socket.socket(family, trio.socket.SOCK_DGRAM)
     with sock:
         await sock.bind((host, 0))
         bound_host, port = sock.getsockname()[:2]
-        address = (str(bound_host), int(port))
-        if advertise_media_addr and config.media_addr is None:
-            config = replace(config, media_addr=address)
-        relay = PlanetRelay(RelayCore(script, config, random=random), sock, address)
+        relay = make_relay(sock, (str(bound_host), int(port)))
         async with trio.open_nursery() as nursery:
             nursery.start_soon(relay.serve)
             try:
