@@ -2,7 +2,9 @@
 
 Kept apart from the connection core so a group role (participate_req / participate_rsp, §7.2) can sit beside
 it with the same shape: ``invite``/``on_message``/``on_timer``/``release_body``. The core owns keys, framing,
-headers, keepalives, probes, the mailbox and media I/O; a role decides what each message means.
+headers, keepalives, probes, the mailbox and media I/O; a role decides what each message means. What both
+roles do alike lives here too, for the group role to import: :class:`BootstrapRequest` (send, retransmit and
+stop the opening request), :func:`key_media`, :func:`offer_payload_type`, :func:`decode_offer`.
 
 Deliberate departures from linejs (planet-map §10.12):
 
@@ -27,6 +29,7 @@ from linecall.protocol.planet.events import Failed, FailureReason, PeerAnswered,
 from linecall.protocol.planet.mailbox import InboundMessage, MessageKind
 from linecall.protocol.planet.media_keys import (
     LocalMediaMaterial,
+    MediaKeying,
     MediaKeyMode,
     PeerMediaMaterial,
     candidates,
@@ -40,6 +43,7 @@ from linecall.protocol.planet.messages import (
     ConnReq,
     InfoRsp,
     MediaOffer,
+    MediaRecord,
     OfferMaterial,
     RelReq,
     SetupRsp,
@@ -99,16 +103,102 @@ def offer_material(local: LocalMediaMaterial) -> OfferMaterial:
     )
 
 
+def decode_offer(raw: bytes | None) -> MediaOffer | None:
+    """A media offer (or answer) from its wire bytes; None when absent or undecodable."""
+    if raw is None:
+        return None
+    try:
+        return MediaOffer.decode(raw)
+    except PlanetError:
+        return None
+
+
 def _peer_offer(req: ConnReq) -> MediaOffer | None:
     """The peer's media offer: conn_req ``answer``, or ``offer`` when the answer is absent or undecodable."""
     for raw in (req.answer, req.offer):
-        if raw is None:
-            continue
-        try:
-            return MediaOffer.decode(raw)
-        except PlanetError:
-            continue
+        offer = decode_offer(raw)
+        if offer is not None:
+            return offer
     return None
+
+
+def offer_payload_type(audio: MediaRecord | None) -> int:
+    """The RTP payload type the offer's audio record names, else :data:`DEFAULT_PAYLOAD_TYPE` (also when
+    it is outside 0..127)."""
+    payload_type = audio.rtp_id if audio is not None and audio.rtp_id is not None else DEFAULT_PAYLOAD_TYPE
+    return payload_type if 0 <= payload_type <= 127 else DEFAULT_PAYLOAD_TYPE
+
+
+def key_media(
+    conn: PlanetConnection,
+    mode: MediaKeyMode,
+    local: LocalMediaMaterial,
+    offer: MediaOffer,
+    *,
+    peer_name: str,
+    with_candidates: bool,
+) -> tuple[MediaKeying, list[MediaKeying]] | None:
+    """The SRTP keying ``mode`` gives with the material of ``offer`` (and, if asked, every candidate
+    keying); None, logged as ``media_not_ready``, when ``peer_name``'s material cannot key that mode."""
+    peer = PeerMediaMaterial(
+        public_key=offer.media_pub_key,
+        key_id=offer.media_key_id,
+        nonce=offer.media_nonce,
+        secret=offer.media_secret,
+    )
+    if not mode_available(mode, local, peer):
+        conn.log.info("media_not_ready", reason=f"{peer_name} material missing for mode", mode=mode.value)
+        return None
+    try:
+        keying = select_keying(mode, local, peer)
+        cands = candidates(local, peer) if with_candidates else []
+    except PlanetError as exc:
+        conn.log.info("media_not_ready", reason=type(exc).__name__, mode=mode.value)
+        return None
+    return keying, cands
+
+
+class BootstrapRequest:
+    """The request that opens a call (setup_req / participate_req): sent once on the bootstrap frame, re-sent
+    as the identical datagram (same frame seq, tran_id, tag) at the configured offsets until a reply stops
+    it, and failed by the role's SETUP_TIMEOUT after ``timeout_ms``. Both roles retransmit the same way."""
+
+    def __init__(self, conn: PlanetConnection, retransmit_event: str) -> None:
+        self._conn = conn
+        self._retransmit_event = retransmit_event
+        self._datagram: bytes | None = None
+        self._sent_at = 0.0
+        self._retransmits: list[float] = []
+
+    def send(self, message: CcBody, now: float) -> None:
+        """Send ``message`` from our cc channel, arm the timeout and first retransmit, enter INVITING."""
+        conn = self._conn
+        chan = ChanHdr(cid=conn.cid, src_chan_id=conn.src_chan_id)
+        self._datagram = conn.send_message(message, chan, bootstrap=True)
+        conn.setup_sent = True
+        self._sent_at = now
+        timeout = conn.config.timeout_ms / 1000
+        self._retransmits = [now + ms / 1000 for ms in conn.config.setup_retransmit_ms if ms / 1000 < timeout]
+        conn.timers.arm(TimerName.SETUP_TIMEOUT, now + timeout)
+        self._arm_retransmit()
+        conn.enter(CallState.INVITING)
+
+    def retransmit(self, now: float) -> None:
+        """SETUP_RETRANSMIT fired: queue the identical bytes again and arm the next offset, if any."""
+        if self._datagram is None:
+            return
+        self._conn.queue_datagram(self._datagram)
+        self._conn.log.info(self._retransmit_event, after_s=round(now - self._sent_at, 3))
+        self._arm_retransmit()
+
+    def answered(self) -> None:
+        """A final reply is in: no more retransmits, no setup timeout."""
+        self._conn.timers.cancel(TimerName.SETUP_TIMEOUT)
+        self._conn.timers.cancel(TimerName.SETUP_RETRANSMIT)
+
+    def _arm_retransmit(self) -> None:
+        if self._retransmits:
+            self._conn.timers.arm(TimerName.SETUP_RETRANSMIT, self._retransmits.pop(0))
 
 
 class OneToOneHandler:
@@ -119,9 +209,7 @@ class OneToOneHandler:
         self._conn = conn
         self._callee: str | None = None
         self._local_media: LocalMediaMaterial | None = None
-        self._setup_datagram: bytes | None = None
-        self._setup_sent_at = 0.0
-        self._retransmits: list[float] = []
+        self._setup = BootstrapRequest(conn, "setup_retransmit")
 
     @property
     def local_media(self) -> LocalMediaMaterial | None:
@@ -156,29 +244,15 @@ class OneToOneHandler:
             credential=route.credential(initiator=conn.local_mid, responder=to, cid=conn.cid),
             ua=conn.user_agent,
         )
-        chan = ChanHdr(cid=conn.cid, src_chan_id=conn.src_chan_id)
         conn.log.info("invite", to=mask_mid(to), key_mode=conn.config.media_key_mode.value)
-        self._setup_datagram = conn.send_message(setup, chan, bootstrap=True)
-        conn.setup_sent = True
-        self._setup_sent_at = now
-        timeout = conn.config.timeout_ms / 1000
-        self._retransmits = [now + ms / 1000 for ms in conn.config.setup_retransmit_ms if ms / 1000 < timeout]
-        conn.timers.arm(TimerName.SETUP_TIMEOUT, now + timeout)
-        self._arm_retransmit()
-        conn.enter(CallState.INVITING)
-
-    def _arm_retransmit(self) -> None:
-        if self._retransmits:
-            self._conn.timers.arm(TimerName.SETUP_RETRANSMIT, self._retransmits.pop(0))
+        self._setup.send(setup, now)
 
     # ── timers ────────────────────────────────────────────────────────────────────────────────────
 
     def on_timer(self, name: TimerName, now: float) -> None:
         conn = self._conn
-        if name is TimerName.SETUP_RETRANSMIT and self._setup_datagram is not None:
-            conn.queue_datagram(self._setup_datagram)  # the identical bytes: same frame seq, tran_id, tag
-            conn.log.info("setup_retransmit", after_s=round(now - self._setup_sent_at, 3))
-            self._arm_retransmit()
+        if name is TimerName.SETUP_RETRANSMIT:
+            self._setup.retransmit(now)
         elif name is TimerName.SETUP_TIMEOUT:
             conn.fail(
                 FailureReason.SETUP_TIMEOUT,
@@ -216,8 +290,7 @@ class OneToOneHandler:
         if conn.state is not CallState.INVITING:
             conn.log.debug("setup_rsp_ignored", state=conn.state.value)
             return
-        conn.timers.cancel(TimerName.SETUP_TIMEOUT)
-        conn.timers.cancel(TimerName.SETUP_RETRANSMIT)
+        self._setup.answered()
         if rsp.refused:
             code = rsp.result or rsp.rel_code
             detail = f"LINE refused the call (result {rsp.result}, rel_code {rsp.rel_code})"
@@ -287,27 +360,14 @@ class OneToOneHandler:
         if local is None or offer is None:
             conn.log.info("media_not_ready", reason="no decodable peer offer")
             return False
-        peer = PeerMediaMaterial(
-            public_key=offer.media_pub_key,
-            key_id=offer.media_key_id,
-            nonce=offer.media_nonce,
-            secret=offer.media_secret,
+        keys = key_media(
+            conn, mode, local, offer, peer_name="peer", with_candidates=mode is MediaKeyMode.AUTO
         )
-        if not mode_available(mode, local, peer):
-            conn.log.info("media_not_ready", reason="peer material missing for mode", mode=mode.value)
+        if keys is None:
             return False
-        try:
-            keying = select_keying(mode, local, peer)
-            cands = candidates(local, peer) if mode is MediaKeyMode.AUTO else []
-        except PlanetError as exc:
-            conn.log.info("media_not_ready", reason=type(exc).__name__, mode=mode.value)
-            return False
+        keying, cands = keys
         audio = offer.audio()
-        payload_type = (
-            audio.rtp_id if audio is not None and audio.rtp_id is not None else DEFAULT_PAYLOAD_TYPE
-        )
-        if not 0 <= payload_type <= 127:
-            payload_type = DEFAULT_PAYLOAD_TYPE
+        payload_type = offer_payload_type(audio)
         ssrc = conn.overrides.rtp_ssrc
         if ssrc is None:
             ssrc = choose_ssrc(

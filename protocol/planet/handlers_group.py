@@ -31,15 +31,13 @@ from linecall.protocol.planet.call_state import CallState
 from linecall.protocol.planet.errors import PlanetError
 from linecall.protocol.planet.events import Failed, FailureReason, GroupJoined
 from linecall.protocol.planet.group_media import GroupMediaSession
+from linecall.protocol.planet.handlers import BootstrapRequest, decode_offer, key_media, offer_payload_type
 from linecall.protocol.planet.mailbox import InboundMessage
 from linecall.protocol.planet.media_keys import (
     DEFAULT_GROUP_MODE,
     LocalMediaMaterial,
     MediaKeyMode,
-    PeerMediaMaterial,
     group_data_send_master,
-    mode_available,
-    select_keying,
 )
 from linecall.protocol.planet.media_session import choose_ssrc
 from linecall.protocol.planet.messages import (
@@ -65,21 +63,10 @@ if TYPE_CHECKING:
     from linecall.protocol.planet.connection import PlanetConnection
     from linecall.protocol.planet.messages_base import CcBody
 
-DEFAULT_PAYLOAD_TYPE = 96
-
 
 def _u32_le(conn: PlanetConnection) -> int:
     """One uint32 the way linejs draws them (``getRandomValues(Uint32Array)``: little-endian bytes)."""
     return int.from_bytes(conn.random(4), "little")
-
-
-def _decode_answer(raw: bytes | None) -> MediaOffer | None:
-    if raw is None:
-        return None
-    try:
-        return MediaOffer.decode(raw)
-    except PlanetError:
-        return None
 
 
 def _decode_bridge(raw: bytes | None) -> PlanetAddr | None:
@@ -99,9 +86,7 @@ class GroupHandler:
         self._conn = conn
         self.room_id: str | None = None
         self._local_media: LocalMediaMaterial | None = None
-        self._participate_datagram: bytes | None = None
-        self._sent_at = 0.0
-        self._retransmits: list[float] = []
+        self._participate = BootstrapRequest(conn, "participate_retransmit")
         self.plan: GroupSsrcPlan | None = None
         self.data_session_sent = False
         self.provisional_replies = 0
@@ -154,20 +139,8 @@ class GroupHandler:
             m_chan_id=conn.media_chan_id,
             ua=conn.user_agent,
         )
-        chan = ChanHdr(cid=conn.cid, src_chan_id=conn.src_chan_id)
         conn.log.info("join_group", room=mask_mid(to), key_mode=self._mode().value)
-        self._participate_datagram = conn.send_message(participate, chan, bootstrap=True)
-        conn.setup_sent = True
-        self._sent_at = now
-        timeout = conn.config.timeout_ms / 1000
-        self._retransmits = [now + ms / 1000 for ms in conn.config.setup_retransmit_ms if ms / 1000 < timeout]
-        conn.timers.arm(TimerName.SETUP_TIMEOUT, now + timeout)
-        self._arm_retransmit()
-        conn.enter(CallState.INVITING)
-
-    def _arm_retransmit(self) -> None:
-        if self._retransmits:
-            self._conn.timers.arm(TimerName.SETUP_RETRANSMIT, self._retransmits.pop(0))
+        self._participate.send(participate, now)
 
     def _mode(self) -> MediaKeyMode:
         mode = self._conn.config.group_media_key_mode
@@ -177,10 +150,8 @@ class GroupHandler:
 
     def on_timer(self, name: TimerName, now: float) -> None:
         conn = self._conn
-        if name is TimerName.SETUP_RETRANSMIT and self._participate_datagram is not None:
-            conn.queue_datagram(self._participate_datagram)  # identical bytes: same frame seq, tran_id, tag
-            conn.log.info("participate_retransmit", after_s=round(now - self._sent_at, 3))
-            self._arm_retransmit()
+        if name is TimerName.SETUP_RETRANSMIT:
+            self._participate.retransmit(now)
         elif name is TimerName.SETUP_TIMEOUT:
             waited = "a final participate_rsp" if self.provisional_replies else "any participate_rsp"
             conn.fail(
@@ -225,8 +196,7 @@ class GroupHandler:
             if conn.config.group_data_session_after_provisional and chan.src_chan_id:
                 self._open_data_session(chan.src_chan_id)
             return
-        conn.timers.cancel(TimerName.SETUP_TIMEOUT)
-        conn.timers.cancel(TimerName.SETUP_RETRANSMIT)
+        self._participate.answered()
         self.participate_rsp = rsp
         if rsp.refused:
             phrase = f", {rsp.rel_phrase!r}" if rsp.rel_phrase else ""
@@ -240,7 +210,7 @@ class GroupHandler:
         dst = conn.remote_media_chan or conn.remote_cc_chan
         if dst:
             self._open_data_session(dst)
-        self.answer = _decode_answer(rsp.answer)
+        self.answer = decode_offer(rsp.answer)
         self.bridge = _decode_bridge(rsp.bridge_info)
         if self.bridge is not None:
             endpoint = self.bridge.endpoint()
@@ -281,26 +251,12 @@ class GroupHandler:
         if local is None or offer is None:
             conn.log.info("media_not_ready", reason="no decodable mixer answer")
             return False
-        peer = PeerMediaMaterial(
-            public_key=offer.media_pub_key,
-            key_id=offer.media_key_id,
-            nonce=offer.media_nonce,
-            secret=offer.media_secret,
-        )
-        if not mode_available(mode, local, peer):
-            conn.log.info("media_not_ready", reason="mixer material missing for mode", mode=mode.value)
+        keys = key_media(conn, mode, local, offer, peer_name="mixer", with_candidates=False)
+        if keys is None:
             return False
-        try:
-            keying = select_keying(mode, local, peer)
-        except PlanetError as exc:
-            conn.log.info("media_not_ready", reason=type(exc).__name__, mode=mode.value)
-            return False
+        keying, _ = keys
         audio = offer.audio()
-        payload_type = (
-            audio.rtp_id if audio is not None and audio.rtp_id is not None else DEFAULT_PAYLOAD_TYPE
-        )
-        if not 0 <= payload_type <= 127:
-            payload_type = DEFAULT_PAYLOAD_TYPE
+        payload_type = offer_payload_type(audio)
         o = conn.overrides
         first_seq = o.rtp_first_seq if o.rtp_first_seq is not None else draw_first_seq(conn.random)
         data_start = (
