@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 import trio
@@ -66,6 +66,9 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _RTP_RATE = 48_000
+
+_TalkRoute = TypeVar("_TalkRoute", structs.CallRoute, structs.GroupCallRoute)
+_PlanetRoute = TypeVar("_PlanetRoute", CallRoute, GroupCallRoute)
 
 
 class CallEnd(enum.StrEnum):
@@ -347,52 +350,33 @@ async def place_one_to_one_call(
     ``hold_s`` defaults to ``options.hold_s`` (LINE_CALL_HOLD_MS). Never raises for a failed call (see
     :class:`CallEnd`); cancellation propagates after the shielded hang-up.
     """
-    hooks = hooks or CallHooks()
-    progress = _Progress("one_to_one", trigger, wall_clock())
+    call_hooks = hooks or CallHooks()
+    hold = options.hold_s if hold_s is None else hold_s
     bound = log.bind(kind="one_to_one", trigger=trigger, callee=mask_mid(callee))
-    _started(metrics, progress)
-    try:
-        if route is None:
+    run = _Run(_Progress("one_to_one", trigger, wall_clock()), bound, metrics, wall_clock)
+    progress = run.progress
+
+    async def call_body() -> None:
+        planet_route = route
+        if planet_route is None:
             try:
                 talk_route = await client.acquire_call_route(callee, options.from_env_info)
             except (TalkClientError, ThriftError) as exc:
                 raise _route_failure(exc, "call route") from None
-            try:
-                route = planet_call_route(talk_route)
-            except RouteError as exc:
-                bound.warning("call.route_unusable", problem=str(exc))
-                raise _CallFailure(
-                    CallEnd.ROUTE_ERROR, "LINE sent a call route linecall cannot use"
-                ) from None
+            planet_route = _usable_route(planet_call_route, talk_route, "call route", bound)
         bound.info("call.dialling")
-        async with open_planet_call(route, own_mid, options.planet, random=random) as call:
+        async with open_planet_call(planet_route, own_mid, options.planet, random=random) as call:
             try:
                 await call.invite(callee)
                 bound.info("call.ringing")
-                if hooks.on_ringing is not None:
-                    await hooks.on_ringing()
+                if call_hooks.on_ringing is not None:
+                    await call_hooks.on_ringing()
                 await call.wait_answer()
-                progress.answered_at = wall_clock()
-                _answered(metrics, progress)
-                bound.info("call.answered")
-                if hooks.on_answered is not None:
-                    await hooks.on_answered()
-                await _stream(
-                    call, steps, options.hold_s if hold_s is None else hold_s, progress, metrics, group=False
-                )
+                await run.answered_then_stream(call, steps, hold, call_hooks, "call.answered")
             except (PlanetCallFailed, PlanetCallReleased) as exc:
                 raise _planet_failure(exc, answered=progress.answered_at is not None) from None
-    except _CallFailure as failure:
-        return _finish(bound, metrics, progress, failure, wall_clock())
-    except (PlanetCallFailed, PlanetCallReleased) as exc:  # raised while leaving the block
-        return _finish(bound, metrics, progress, _planet_failure(exc, answered=False), wall_clock())
-    except (OSError, PlanetError) as exc:
-        bound.warning("call.network_error", error=type(exc).__name__)
-        return _finish(bound, metrics, progress, _network_failure(), wall_clock())
-    except trio.Cancelled:
-        _finish(bound, metrics, progress, _CallFailure(CallEnd.CANCELLED, "cancelled"), wall_clock())
-        raise
-    return _finish(bound, metrics, progress, None, wall_clock())
+
+    return await run.outcome_of(call_body)
 
 
 # --- group -------------------------------------------------------------------------------------------------
@@ -418,12 +402,15 @@ async def place_group_call(
     ``getGroupCall`` says whether a call is running (any failure of it counts as "none", as in linejs);
     ``hooks.on_group_mode`` hears which before the join. Never raises for a failed call.
     """
-    hooks = hooks or CallHooks()
-    progress = _Progress("group", trigger, wall_clock())
+    call_hooks = hooks or CallHooks()
+    hold = options.hold_s if hold_s is None else hold_s
     bound = log.bind(kind="group", trigger=trigger, chat=mask_mid(chat_mid))
-    _started(metrics, progress)
-    try:
-        if route is None:
+    run = _Run(_Progress("group", trigger, wall_clock()), bound, metrics, wall_clock)
+    progress = run.progress
+
+    async def call_body() -> None:
+        planet_route = route
+        if planet_route is None:
             try:
                 online = bool((await client.get_group_call(chat_mid)).online)
             except ReloginRequired as exc:
@@ -432,47 +419,81 @@ async def place_group_call(
                 bound.info("call.group_state_unknown", error=type(exc).__name__)
                 online = False
             progress.joined_existing = online
-            if hooks.on_group_mode is not None:
-                await hooks.on_group_mode(online)
+            if call_hooks.on_group_mode is not None:
+                await call_hooks.on_group_mode(online)
             try:
                 talk_route = await client.acquire_group_call_route(chat_mid, is_initial_host=not online)
             except (TalkClientError, ThriftError) as exc:
                 raise _route_failure(exc, "group call route") from None
-            try:
-                route = planet_group_call_route(talk_route)
-            except RouteError as exc:
-                bound.warning("call.route_unusable", problem=str(exc))
-                raise _CallFailure(
-                    CallEnd.ROUTE_ERROR, "LINE sent a group call route linecall cannot use"
-                ) from None
+            planet_route = _usable_route(planet_group_call_route, talk_route, "group call route", bound)
         bound.info("call.joining", existing=progress.joined_existing)
-        async with open_planet_call(route, own_mid, options.planet, random=random) as call:
+        async with open_planet_call(planet_route, own_mid, options.planet, random=random) as call:
             try:
                 await call.join_group(chat_mid)
-                progress.answered_at = wall_clock()
-                _answered(metrics, progress)
-                bound.info("call.joined")
-                if hooks.on_answered is not None:
-                    await hooks.on_answered()
-                await _stream(
-                    call, steps, options.hold_s if hold_s is None else hold_s, progress, metrics, group=True
-                )
+                await run.answered_then_stream(call, steps, hold, call_hooks, "call.joined")
             except (PlanetCallFailed, PlanetCallReleased) as exc:
                 failure = _planet_failure(exc, answered=progress.answered_at is not None)
                 if failure.end is CallEnd.PEER_HANGUP:
                     failure = _CallFailure(CallEnd.PEER_HANGUP, "the group call ended", failure.code)
                 raise failure from None
-    except _CallFailure as failure:
-        return _finish(bound, metrics, progress, failure, wall_clock())
-    except (PlanetCallFailed, PlanetCallReleased) as exc:
-        return _finish(bound, metrics, progress, _planet_failure(exc, answered=False), wall_clock())
-    except (OSError, PlanetError) as exc:
-        bound.warning("call.network_error", error=type(exc).__name__)
-        return _finish(bound, metrics, progress, _network_failure(), wall_clock())
-    except trio.Cancelled:
-        _finish(bound, metrics, progress, _CallFailure(CallEnd.CANCELLED, "cancelled"), wall_clock())
-        raise
-    return _finish(bound, metrics, progress, None, wall_clock())
+
+    return await run.outcome_of(call_body)
+
+
+# --- shared by both workers -------------------------------------------------------------------------------
+
+
+def _usable_route(
+    convert: Callable[[_TalkRoute], _PlanetRoute],
+    talk_route: _TalkRoute,
+    what: str,
+    bound: structlog.typing.FilteringBoundLogger,
+) -> _PlanetRoute:
+    """Talk's route as PLANET needs it, or the ROUTE_ERROR outcome when LINE sent one linecall cannot use."""
+    try:
+        return convert(talk_route)
+    except RouteError as exc:
+        bound.warning("call.route_unusable", problem=str(exc))
+        raise _CallFailure(CallEnd.ROUTE_ERROR, f"LINE sent a {what} linecall cannot use") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One worker's call in progress: what both kinds do once answered, and how any ending becomes the outcome."""
+
+    progress: _Progress
+    bound: structlog.typing.FilteringBoundLogger
+    metrics: Metrics | None
+    wall_clock: Callable[[], float]
+
+    async def answered_then_stream(
+        self, call: PlanetCall, steps: Sequence[Step], hold_s: float, hooks: CallHooks, event: str
+    ) -> None:
+        """The callee picked up (or the mixer let us in): record it, tell the hook, play the steps, hold."""
+        self.progress.answered_at = self.wall_clock()
+        _answered(self.metrics, self.progress)
+        self.bound.info(event)
+        if hooks.on_answered is not None:
+            await hooks.on_answered()
+        await _stream(call, steps, hold_s, self.progress, self.metrics, group=self.progress.kind == "group")
+
+    async def outcome_of(self, body: Callable[[], Awaitable[None]]) -> CallOutcome:
+        """Run the worker's ``body`` and fold however it ends into the outcome; only cancellation propagates."""
+        bound, metrics, progress, wall_clock = self.bound, self.metrics, self.progress, self.wall_clock
+        _started(metrics, progress)
+        try:
+            await body()
+        except _CallFailure as failure:
+            return _finish(bound, metrics, progress, failure, wall_clock())
+        except (PlanetCallFailed, PlanetCallReleased) as exc:  # raised while leaving the PLANET block
+            return _finish(bound, metrics, progress, _planet_failure(exc, answered=False), wall_clock())
+        except (OSError, PlanetError) as exc:
+            bound.warning("call.network_error", error=type(exc).__name__)
+            return _finish(bound, metrics, progress, _network_failure(), wall_clock())
+        except trio.Cancelled:
+            _finish(bound, metrics, progress, _CallFailure(CallEnd.CANCELLED, "cancelled"), wall_clock())
+            raise
+        return _finish(bound, metrics, progress, None, wall_clock())
 
 
 # --- bookkeeping -------------------------------------------------------------------------------------------
