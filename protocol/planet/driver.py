@@ -111,12 +111,8 @@ class PlanetCall:
             await self._changed.wait()
 
     async def _flush(self) -> None:
-        """Send what the connection queued, then publish its events (in that order, one task at a time).
-
-        Datagrams taken off the connection are sent even when this task is cancelled (within a short
-        bound): on shutdown the receiver or timer task may be mid-flush when the hang-up queues rel_req
-        behind the lock, and it is then this cancelled task that takes the rel_req and must send it.
-        """
+        """Send what the connection queued, then publish its events (one task at a time). Sending is
+        shielded (briefly): a task cancelled mid-flush may be the one holding the hang-up's rel_req."""
         conn = self.connection
         async with self._lock:
             with trio.CancelScope(shield=True, deadline=trio.current_time() + _SEND_GRACE_S):
