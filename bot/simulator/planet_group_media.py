@@ -33,6 +33,8 @@ from linecall.protocol.rtp.rtp import RtpError, RtpHeader
 from linecall.protocol.rtp.sender import GROUP_AUDIO, ReceivedMedia, RtpReceiver, RtpSender
 from linecall.protocol.rtp.srtp import SrtpError, SrtpReceiveSession, SrtpSendSession
 
+from .planet_peer_media import joined_pcm, timestamp_steps
+
 __all__ = ["MixerMedia", "MixerStats", "is_rtcp"]
 
 Int16Array = npt.NDArray[np.int16]
@@ -67,7 +69,7 @@ class MixerStats:
 
     @property
     def timestamp_steps(self) -> list[int]:
-        return [(b - a) & 0xFFFFFFFF for a, b in zip(self.timestamps, self.timestamps[1:], strict=False)]
+        return timestamp_steps(self.timestamps)
 
 
 class MixerMedia:
@@ -144,6 +146,4 @@ class MixerMedia:
 
     def heard_pcm(self) -> Int16Array:
         """Everything decoded so far, concatenated (48 kHz mono int16)."""
-        if not self._pcm:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate(self._pcm).astype(np.int16, copy=False)
+        return joined_pcm(self._pcm)

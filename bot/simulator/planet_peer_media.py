@@ -13,8 +13,9 @@ on: sequence numbers, timestamps, SSRCs, payload types, prefixes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -33,12 +34,31 @@ from linecall.protocol.rtp.rtp import RtpError
 from linecall.protocol.rtp.sender import ReceivedMedia, RtpReceiver, RtpSender
 from linecall.protocol.rtp.srtp import SrtpError, SrtpReceiveSession, SrtpSendSession
 
-__all__ = ["DEFAULT_PAYLOAD_TYPE", "MediaStats", "PeerMedia", "client_material_from_offer"]
+__all__ = [
+    "DEFAULT_PAYLOAD_TYPE",
+    "MediaStats",
+    "PeerMedia",
+    "client_material_from_offer",
+    "joined_pcm",
+    "timestamp_steps",
+]
 
 Int16Array = npt.NDArray[np.int16]
 
 #: Payload type the peer uses when the client's offer names none (linejs's fallback too).
 DEFAULT_PAYLOAD_TYPE = 96
+
+
+def timestamp_steps(timestamps: Sequence[int]) -> list[int]:
+    """Differences between consecutive RTP timestamps, modulo 2**32 (the 1:1 peer's and the mixer's)."""
+    return [(b - a) & 0xFFFFFFFF for a, b in pairwise(timestamps)]
+
+
+def joined_pcm(chunks: Sequence[Int16Array]) -> Int16Array:
+    """Decoded packets concatenated in arrival order (48 kHz mono int16; empty before any)."""
+    if not chunks:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate(chunks).astype(np.int16, copy=False)
 
 
 @dataclass(slots=True)
@@ -71,7 +91,7 @@ class MediaStats:
     @property
     def timestamp_steps(self) -> list[int]:
         """Differences between consecutive RTP timestamps (960 for 20 ms 1:1 payloads)."""
-        return [(b - a) & 0xFFFFFFFF for a, b in zip(self.timestamps, self.timestamps[1:], strict=False)]
+        return timestamp_steps(self.timestamps)
 
 
 def client_material_from_offer(offer: MediaOffer) -> PeerMediaMaterial:
@@ -154,6 +174,4 @@ class PeerMedia:
 
     def heard_pcm(self) -> Int16Array:
         """Everything decoded so far, concatenated (48 kHz mono int16)."""
-        if not self._pcm:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate(self._pcm).astype(np.int16, copy=False)
+        return joined_pcm(self._pcm)
