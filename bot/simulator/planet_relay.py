@@ -71,6 +71,7 @@ log = structlog.get_logger(__name__)
 Int16Array = npt.NDArray[np.int16]
 Address = tuple[str, int]
 _MAX_DATAGRAM: Final = 65_535
+_Record = TypeVar("_Record", ReceivedDatagram, SentDatagram)
 
 
 class PlanetRelay:
@@ -119,16 +120,15 @@ class PlanetRelay:
 
     async def wait_for(self, kind: str, count: int = 1) -> ReceivedDatagram:
         """Wait until the ``count``-th datagram of ``kind`` (e.g. ``"cc/rel_req"``) has been received."""
-        while True:
-            matches = [r for r in self.core.received if r.kind == kind]
-            if len(matches) >= count:
-                return matches[count - 1]
-            await self._changed.wait()
+        return await self._wait_nth(lambda: self.core.received, kind, count)
 
     async def wait_sent(self, kind: str, count: int = 1) -> SentDatagram:
         """Wait until the relay has sent its ``count``-th datagram of ``kind`` (e.g. ``"cc/conn_req"``)."""
+        return await self._wait_nth(lambda: self.core.sent, kind, count)
+
+    async def _wait_nth(self, records: Callable[[], list[_Record]], kind: str, count: int) -> _Record:
         while True:
-            matches = [s for s in self.core.sent if s.kind == kind]
+            matches = [r for r in records() if r.kind == kind]
             if len(matches) >= count:
                 return matches[count - 1]
             await self._changed.wait()
