@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from linecall.protocol.planet import messages as m
+from linecall.protocol.planet.crypto import TransportKeys
+from linecall.protocol.planet.framing import BOOTSTRAP_CIPHER_OFFSET, HEADER_LEN, FrameHeader, open_frame
 from tests.conftest import VECTORS_DIR, load_vectors
 
 
@@ -61,3 +64,42 @@ def require(case: Any, name: str) -> dict[str, Any]:
 
 def h(text: str) -> bytes:
     return bytes.fromhex(text)
+
+
+def transport_keys(spec: dict[str, str]) -> TransportKeys:
+    """A transcript's ``transport_send_keys`` (hex fields) as :class:`TransportKeys`."""
+    return TransportKeys(enc_key=h(spec["enc_key"]), ctr_base=h(spec["ctr_base"]), mac_key=h(spec["mac_key"]))
+
+
+def check_sent_frame(
+    datagram: bytes, case: dict[str, Any], send_keys: TransportKeys, byte_identical: set[str]
+) -> tuple[bytes, bytes] | None:
+    """Compare one PLANET frame we sent with the transcript's ``case`` (1:1 and group replays alike).
+
+    Always: the same frame header (chunk word, sequence, tail) and authentication with the transcript's send
+    keys. Kinds in ``byte_identical`` must equal the recorded datagram; probes and the report are compared by
+    shape. Returns None when that settles it, else ``(our plaintext, recorded plaintext)`` (same lengths) for
+    the caller's message-level comparison.
+    """
+    kind = case["kind"]
+    expected = h(case["wire"])
+    header = FrameHeader.parse(datagram)
+    assert header == FrameHeader.parse(expected)  # chunk word (length, flag), frame sequence, tail
+    assert header.seq == case["header"]["seq"]
+    offset = BOOTSTRAP_CIPHER_OFFSET if case["frame"] == "bootstrap" else HEADER_LEN
+    plaintext = open_frame(send_keys, datagram, offset)
+    assert plaintext is not None, "our frame does not authenticate with the transcript's send keys"
+    if kind in byte_identical:
+        assert datagram == expected
+        return None
+    recorded = h(case["plaintext"])
+    assert len(datagram) == len(expected) and len(plaintext) == len(recorded)
+    if kind == "raw/pinhole_probe":
+        probe, want = m.PinholeProbe.decode(plaintext), m.PinholeProbe.decode(recorded)
+        assert (probe.kind, probe.mtu, len(probe.payload)) == (want.kind, want.mtu, 500)
+        assert probe.probe_id >> 47 == 1 and probe.probe_id < 1 << 48
+        return None
+    if kind == "raw/pinhole_report":
+        assert plaintext == recorded
+        return None
+    return plaintext, recorded

@@ -28,9 +28,9 @@ from linecall.media.opus import OpusDecoder
 from linecall.protocol.planet import messages as m
 from linecall.protocol.planet.call_state import CallState
 from linecall.protocol.planet.connection import PlanetConnection
-from linecall.protocol.planet.crypto import P256KeyPair, TransportKeys
+from linecall.protocol.planet.crypto import P256KeyPair
 from linecall.protocol.planet.events import CallReleased, Event, GroupJoined, MediaReceived
-from linecall.protocol.planet.framing import BOOTSTRAP_CIPHER_OFFSET, HEADER_LEN, FrameHeader, open_frame
+from linecall.protocol.planet.framing import HEADER_LEN, open_frame
 from linecall.protocol.planet.group_media import GroupMediaSession
 from linecall.protocol.planet.handlers_group import GroupHandler
 from linecall.protocol.planet.media_keys import LocalMediaMaterial
@@ -39,7 +39,7 @@ from linecall.protocol.planet.route import GroupCallRoute
 from linecall.protocol.rtp.group import GroupSsrcPlan, group_data_timestamp_start
 from linecall.protocol.rtp.srtp import SrtpReceiveSession
 from tests.conftest import load_vectors
-from tests.planet_vector_params import h, vector_file
+from tests.planet_vector_params import check_sent_frame, h, transport_keys, vector_file
 
 NAME = "planet_wire_group.json"
 BYTE_IDENTICAL = {"cc/participate_req", "mc/data_req", "cc/rel_req"}
@@ -160,10 +160,6 @@ def replay(wire: Any) -> Replay:
     return result
 
 
-def _keys(spec: dict[str, str]) -> TransportKeys:
-    return TransportKeys(enc_key=h(spec["enc_key"]), ctr_base=h(spec["ctr_base"]), mac_key=h(spec["mac_key"]))
-
-
 # ─── every client datagram ───────────────────────────────────────────────────────────────────────
 
 
@@ -174,26 +170,12 @@ def test_planet_frame_matches_the_transcript(case: Any, replay: Replay, wire: An
     kind, index = case["kind"], case["index"]
     datagram, addr = replay.sent[index]
     assert addr == (case["to"]["host"], case["to"]["port"]) == RELAY
-    expected = h(case["wire"])
-    header = FrameHeader.parse(datagram)
-    assert header == FrameHeader.parse(expected)  # chunk word, frame sequence, tail
-    assert header.seq == case["header"]["seq"]
-    offset = BOOTSTRAP_CIPHER_OFFSET if case["frame"] == "bootstrap" else HEADER_LEN
-    plaintext = open_frame(_keys(wire["session"]["transport_send_keys"]), datagram, offset)
-    assert plaintext is not None, "our frame does not authenticate with the transcript's send keys"
-    if kind in BYTE_IDENTICAL:
-        assert datagram == expected
+    compared = check_sent_frame(
+        datagram, case, transport_keys(wire["session"]["transport_send_keys"]), BYTE_IDENTICAL
+    )
+    if compared is None:
         return
-    recorded = h(case["plaintext"])
-    assert len(datagram) == len(expected) and len(plaintext) == len(recorded)
-    if kind == "raw/pinhole_probe":
-        probe, want = m.PinholeProbe.decode(plaintext), m.PinholeProbe.decode(recorded)
-        assert (probe.kind, probe.mtu, len(probe.payload)) == (want.kind, want.mtu, 500)
-        assert probe.probe_id >> 47 == 1 and probe.probe_id < 1 << 48
-        return
-    if kind == "raw/pinhole_report":
-        assert plaintext == recorded
-        return
+    plaintext, recorded = compared
     assert kind == "sc/ka_req"
     ours, theirs = m.decode_planet_message(plaintext), m.decode_planet_message(recorded)
     assert ours.hdr == theirs.hdr and ours.chan == theirs.chan is None
@@ -280,7 +262,7 @@ def test_leave_sends_the_group_rel_req_and_ends(replay: Replay, wire: Any) -> No
     (rel_case,) = (c for c in wire["cases"] if c["kind"] == "cc/rel_req")
     assert replay.events_at[rel_case["index"]] == [CallReleased(by_peer=False)]
     datagram, _ = replay.sent[rel_case["index"]]
-    plain = open_frame(_keys(wire["session"]["transport_send_keys"]), datagram, HEADER_LEN)
+    plain = open_frame(transport_keys(wire["session"]["transport_send_keys"]), datagram, HEADER_LEN)
     assert plain is not None
     message = m.decode_planet_message(plain)
     assert message.body == m.group_leave_rel_req()

@@ -24,7 +24,7 @@ import pytest
 from linecall.protocol.planet import messages as m
 from linecall.protocol.planet.call_state import CallState, PlanetStateError
 from linecall.protocol.planet.connection import PlanetConnection
-from linecall.protocol.planet.crypto import P256KeyPair, TransportKeys
+from linecall.protocol.planet.crypto import P256KeyPair
 from linecall.protocol.planet.events import (
     CallReleased,
     Event,
@@ -33,14 +33,13 @@ from linecall.protocol.planet.events import (
     PeerRinging,
     SetupAccepted,
 )
-from linecall.protocol.planet.framing import BOOTSTRAP_CIPHER_OFFSET, HEADER_LEN, FrameHeader, open_frame
 from linecall.protocol.planet.media_keys import LocalMediaMaterial, MediaKeyMode
 from linecall.protocol.planet.options import PlanetConfig, PlanetOverrides
 from linecall.protocol.planet.proto import read_fields
 from linecall.protocol.planet.route import CallRoute
 from linecall.protocol.rtp.srtp import SrtpReceiveSession
 from tests.conftest import load_vectors
-from tests.planet_vector_params import h, vector_file
+from tests.planet_vector_params import check_sent_frame, h, transport_keys, vector_file
 
 NAME = "planet_wire.json"
 BYTE_IDENTICAL = {
@@ -170,10 +169,6 @@ def replay(wire: Any) -> Replay:
     return result
 
 
-def _keys(spec: dict[str, str]) -> TransportKeys:
-    return TransportKeys(enc_key=h(spec["enc_key"]), ctr_base=h(spec["ctr_base"]), mac_key=h(spec["mac_key"]))
-
-
 def _fields(raw: bytes) -> list[tuple[int, int, str]]:
     return [
         (f.number, int(f.wire_type), f.value.hex() if isinstance(f.value, bytes) else str(f.value))
@@ -192,26 +187,12 @@ def test_client_frame_matches_the_transcript(case: Any, replay: Replay, wire: An
         return
     datagram, addr = replay.sent[index]
     assert addr == (case["to"]["host"], case["to"]["port"])
-    expected = h(case["wire"])
-    header = FrameHeader.parse(datagram)
-    assert header == FrameHeader.parse(expected)  # chunk word (length, flag), frame sequence, tail
-    assert header.seq == case["header"]["seq"]
-    offset = BOOTSTRAP_CIPHER_OFFSET if case["frame"] == "bootstrap" else HEADER_LEN
-    plaintext = open_frame(_keys(wire["session"]["transport_send_keys"]), datagram, offset)
-    assert plaintext is not None, "our frame does not authenticate with the transcript's send keys"
-    if kind in BYTE_IDENTICAL:
-        assert datagram == expected
+    compared = check_sent_frame(
+        datagram, case, transport_keys(wire["session"]["transport_send_keys"]), BYTE_IDENTICAL
+    )
+    if compared is None:
         return
-    recorded = h(case["plaintext"])
-    assert len(datagram) == len(expected) and len(plaintext) == len(recorded)
-    if kind == "raw/pinhole_probe":
-        probe, want = m.PinholeProbe.decode(plaintext), m.PinholeProbe.decode(recorded)
-        assert (probe.kind, probe.mtu, len(probe.payload)) == (want.kind, want.mtu, 500)
-        assert probe.probe_id >> 47 == 1 and probe.probe_id < 1 << 48
-        return
-    if kind == "raw/pinhole_report":
-        assert plaintext == recorded
-        return
+    plaintext, recorded = compared
     ours, theirs = m.decode_planet_message(plaintext), m.decode_planet_message(recorded)
     assert ours.hdr == theirs.hdr  # msg id, session id, tran id/seq, both nonces
     assert ours.chan == theirs.chan
